@@ -1,0 +1,53 @@
+"""Builds the `seleto-sdr` Agno agent and its session storage."""
+
+from __future__ import annotations
+
+import httpx
+from agno.agent import Agent
+from agno.db.base import AsyncBaseDb
+from agno.db.postgres import AsyncPostgresDb
+from agno.db.sqlite import AsyncSqliteDb
+from agno.models.openai import OpenAIChat
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from seleto_agent.agents.prompts import Prompt
+from seleto_agent.settings import Settings, secret
+
+AGENT_ID = "seleto-sdr"
+# Postgres schema for Agno's own tables, kept apart from ours (see the initial migration).
+AGNO_SCHEMA = "agno"
+# Runs of history replayed into each turn: enough for a qualification conversation.
+HISTORY_RUNS = 12
+
+
+def build_agent_db(engine: AsyncEngine) -> AsyncBaseDb:
+    """Agno's session store on our engine, so sessions live in the same database."""
+    if engine.dialect.name == "postgresql":
+        return AsyncPostgresDb(id="seleto", db_engine=engine, db_schema=AGNO_SCHEMA)
+    return AsyncSqliteDb(id="seleto", db_engine=engine)
+
+
+def build_model(settings: Settings, http: httpx.AsyncClient | None = None) -> OpenAIChat:
+    return OpenAIChat(
+        id=settings.openai_model,
+        api_key=secret(settings.openai_api_key),
+        base_url=settings.openai_base_url,
+        timeout=settings.openai_timeout_seconds,
+        # Retries belong to the worker's backoff, so a failing model is not hammered twice over.
+        max_retries=0,
+        http_client=http,
+    )
+
+
+def build_agent(settings: Settings, *, db: AsyncBaseDb, prompt: Prompt, model: OpenAIChat) -> Agent:
+    return Agent(
+        id=AGENT_ID,
+        name="Seleto SDR",
+        model=model,
+        db=db,
+        instructions=list(prompt.sections),
+        add_history_to_context=True,
+        num_history_runs=HISTORY_RUNS,
+        markdown=False,
+        telemetry=False,
+    )

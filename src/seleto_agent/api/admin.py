@@ -1,0 +1,220 @@
+"""Ops API (`/admin/*`, Bearer ADMIN_TOKEN): events, replay, conversation state, pause/resume."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from seleto_agent.api.deps import RuntimeDep, check_token
+from seleto_agent.api.errors import InvalidPayload, NotConfigured, NotFound
+from seleto_agent.db.repositories.audit import AuditRepository
+from seleto_agent.db.repositories.conversations import ConversationRepository
+from seleto_agent.db.repositories.events import EventRecord, EventRepository
+from seleto_agent.db.repositories.leads import LeadRepository
+from seleto_agent.domain.conversation import ConversationOwner
+from seleto_agent.domain.events import EventStatus
+from seleto_agent.domain.phone import mask_conversation_key, normalise_phone_input
+from seleto_agent.runtime import Runtime
+from seleto_agent.services.replay import ReplayResult
+from seleto_agent.settings import secret
+
+MAX_PAGE = 200
+ADMIN_ACTOR = "admin_api"
+
+
+def require_admin(request: Request, runtime: RuntimeDep) -> Runtime:
+    expected = secret(runtime.settings.admin_token)
+    if not expected:
+        raise NotConfigured("ADMIN_TOKEN is not set; the admin API is disabled")
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    check_token(token.strip() if scheme.lower() == "bearer" else "", expected)
+    return runtime
+
+
+AdminDep = Annotated[Runtime, Depends(require_admin)]
+router = APIRouter(prefix="/admin")
+
+
+def event_item(event: EventRecord) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "provider": event.provider,
+        "type": event.event_type,
+        "status": event.status.value,
+        "phone": mask_conversation_key(event.conversation_key) if event.conversation_key else None,
+        "message_id": event.message_id,
+        "attempts": event.attempts,
+        "last_error": event.last_error,
+        "received_at": event.received_at.isoformat(),
+        "updated_at": event.updated_at.isoformat(),
+    }
+
+
+@router.get("/events")
+async def list_events(
+    runtime: AdminDep,
+    status: EventStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    before_id = _decode_cursor(cursor) if cursor else None
+    async with runtime.engine.connect() as conn:
+        events = await EventRepository(conn).list_page(
+            status=status, limit=limit + 1, before_id=before_id
+        )
+    page = events[:limit]
+    has_more = len(events) > limit
+    return {
+        "items": [event_item(e) for e in page],
+        "next_cursor": _encode_cursor(page[-1].id) if has_more and page else None,
+    }
+
+
+@router.get("/events/{event_id}")
+async def get_event(
+    event_id: int, runtime: AdminDep, include_payload: bool = False
+) -> dict[str, Any]:
+    async with runtime.engine.connect() as conn:
+        repo = EventRepository(conn)
+        event = await repo.get(event_id)
+        if event is None:
+            raise NotFound(f"event {event_id} not found")
+        item = event_item(event)
+        if include_payload:
+            payload = await repo.get_payload(event_id) or b""
+            try:
+                item["payload"], item["payload_encoding"] = payload.decode("utf-8"), "utf-8"
+            except UnicodeDecodeError:
+                item["payload"] = base64.b64encode(payload).decode()
+                item["payload_encoding"] = "base64"
+    return item
+
+
+class ReplayRequest(BaseModel):
+    ids: list[int] | None = None
+    status: EventStatus | None = None
+    dry_run: bool = False
+
+
+def _replay_body(result: ReplayResult, dry_run: bool) -> dict[str, Any]:
+    return {
+        "queued": result.queued,
+        "skipped": [{"id": i, "reason": r} for i, r in result.skipped]
+        + [{"id": i, "reason": "not_found"} for i in result.not_found],
+        "dry_run": dry_run,
+    }
+
+
+@router.post("/events/{event_id}/replay", status_code=202)
+async def replay_one(event_id: int, runtime: AdminDep) -> dict[str, Any]:
+    result = await runtime.replay.replay(ids=[event_id], actor=ADMIN_ACTOR)
+    if result.not_found:
+        raise NotFound(f"event {event_id} not found")
+    return _replay_body(result, False)
+
+
+@router.post("/events/replay", status_code=202)
+async def replay_many(body: ReplayRequest, runtime: AdminDep) -> dict[str, Any]:
+    if not body.ids and body.status is None:
+        raise InvalidPayload('give "ids" or "status"')
+    result = await runtime.replay.replay(
+        ids=body.ids, status=body.status, dry_run=body.dry_run, actor=ADMIN_ACTOR
+    )
+    return _replay_body(result, body.dry_run)
+
+
+def _conversation_key(phone: str) -> str:
+    e164 = normalise_phone_input(phone)
+    if e164 is None:
+        raise NotFound("not a known phone number")
+    return f"wa:{e164}"
+
+
+@router.get("/conversations/{phone}")
+async def get_conversation(phone: str, runtime: AdminDep) -> dict[str, Any]:
+    key = _conversation_key(phone)
+    async with runtime.engine.connect() as conn:
+        conversation = await ConversationRepository(conn).get(key)
+        if conversation is None:
+            raise NotFound("conversation not found")
+        lead = await LeadRepository(conn).get_by_phone(conversation.phone_e164 or key)
+    lead_body: dict[str, Any] = {
+        "name": None, "company_name": None, "email": None, "city": None, "uf": None,
+        "segment": None, "product_interest": None, "production_volume": None, "urgency": None,
+        "knows_seleto": None, "temperature": None, "temperature_reason": None,
+    }  # fmt: skip
+    if lead is not None:
+        lead_body.update({name: getattr(lead, name) for name in lead_body})
+    return {
+        "phone": conversation.phone_e164 or key,
+        "owner": conversation.owner.value,
+        "paused_until": conversation.paused_until.isoformat()
+        if conversation.paused_until
+        else None,
+        "session_id": conversation.session_id,
+        "last_inbound_at": conversation.last_inbound_at.isoformat()
+        if conversation.last_inbound_at
+        else None,
+        "lead": lead_body,
+        "crm": {"company_id": None, "person_id": None, "deal_id": None},
+    }
+
+
+class PauseRequest(BaseModel):
+    until: datetime | None = Field(default=None, description="ISO-8601; absent = until resumed")
+
+
+async def _set_owner(
+    runtime: Runtime, phone: str, owner: ConversationOwner, until: datetime | None
+) -> dict[str, Any]:
+    key = _conversation_key(phone)
+    now = datetime.now(UTC)
+    if until is not None and until.tzinfo is None:
+        raise InvalidPayload("until must carry a time zone offset")
+    async with runtime.engine.begin() as conn:
+        found = await ConversationRepository(conn).set_owner(
+            key, owner=owner, paused_until=until, now=now
+        )
+        if not found:
+            raise NotFound("conversation not found")
+        await AuditRepository(conn).record(
+            actor=ADMIN_ACTOR,
+            action="conversation.pause"
+            if owner is ConversationOwner.HUMAN
+            else "conversation.resume",
+            subject_type="conversation",
+            subject_id=mask_conversation_key(key),
+            details={"until": until.isoformat() if until else None},
+            now=now,
+        )
+    return {"owner": owner.value, "paused_until": until.isoformat() if until else None}
+
+
+@router.post("/conversations/{phone}/pause")
+async def pause(phone: str, runtime: AdminDep, body: PauseRequest | None = None) -> dict[str, Any]:
+    return await _set_owner(runtime, phone, ConversationOwner.HUMAN, body.until if body else None)
+
+
+@router.post("/conversations/{phone}/resume")
+async def resume(phone: str, runtime: AdminDep) -> dict[str, Any]:
+    return await _set_owner(runtime, phone, ConversationOwner.BOT, None)
+
+
+def _encode_cursor(event_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{event_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = decoded.partition(":")
+        if prefix != "id":
+            raise ValueError(cursor)
+        return int(value)
+    except ValueError as exc:
+        raise InvalidPayload("invalid cursor") from exc

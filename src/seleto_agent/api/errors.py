@@ -1,0 +1,78 @@
+"""Typed API errors and the one renderer of `{"error": "<Code>", "detail": "..."}`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from seleto_agent.observability.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class ApiError(Exception):
+    status_code = 400
+    code = "BadRequest"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    code = "Unauthorized"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "NotFound"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "PayloadTooLarge"
+
+
+class MalformedJson(ApiError):
+    status_code = 400
+    code = "MalformedJson"
+
+
+class InvalidPayload(ApiError):
+    status_code = 400
+    code = "InvalidPayload"
+
+
+class NotConfigured(ApiError):
+    status_code = 503
+    code = "NotConfigured"
+
+
+def error_response(status_code: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status_code)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
+        return error_response(422, "ValidationError", f"invalid fields: {fields}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized"}.get(
+            exc.status_code, "HttpError"
+        )
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("api.unhandled_error", error=type(exc).__name__)
+        return error_response(500, "InternalError", "unexpected error; it was logged")

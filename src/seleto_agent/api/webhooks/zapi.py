@@ -1,0 +1,37 @@
+"""`POST /webhooks/zapi/{token}`: store first, answer in milliseconds, never wait for the agent."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request
+
+from seleto_agent.api.deps import RuntimeDep, check_token, read_body_limited
+from seleto_agent.api.errors import InvalidPayload, MalformedJson
+from seleto_agent.integrations.zapi.adapter import PROVIDER, classify
+from seleto_agent.settings import secret
+
+router = APIRouter()
+
+
+@router.post("/webhooks/zapi/{token}")
+async def zapi_webhook(token: str, request: Request, runtime: RuntimeDep) -> dict[str, str]:
+    settings = runtime.settings
+    check_token(token, secret(settings.zapi_webhook_token))
+    raw = await read_body_limited(request, settings.max_body_bytes)
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        await runtime.ingest.record_rejected(
+            provider=PROVIDER, raw=raw, event_type="malformed", error="malformed_json"
+        )
+        raise MalformedJson("body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        await runtime.ingest.record_rejected(
+            provider=PROVIDER, raw=raw, event_type="malformed", error="not_a_json_object"
+        )
+        raise InvalidPayload("body must be a JSON object")
+    outcome = await runtime.ingest.ingest(
+        raw=raw, classified=classify(body), expected_instance=settings.zapi_instance_id
+    )
+    return {"status": outcome.value}

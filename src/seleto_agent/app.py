@@ -1,0 +1,70 @@
+"""Builds the HTTP app: our routes on a FastAPI base app, served by AgentOS.
+
+Our routes (health, webhooks, admin) stay outside the AgentOS security key; the AgentOS routes
+(`/agents`, `/sessions`, ...) need `Authorization: Bearer OS_SECURITY_KEY` (AGNO_NOTES §4, §11.12).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from agno.os import AgentOS
+from agno.os.config import AuthorizationConfig
+from agno.os.settings import AgnoAPISettings
+from fastapi import FastAPI
+
+from seleto_agent.api import admin, health
+from seleto_agent.api.errors import install_error_handlers
+from seleto_agent.api.middleware import RequestContextMiddleware
+from seleto_agent.api.webhooks import zapi
+from seleto_agent.observability.logging import get_logger
+from seleto_agent.runtime import Runtime, closing
+from seleto_agent.settings import secret
+
+log = get_logger(__name__)
+
+PUBLIC_PATHS = ["/healthz", "/readyz", "/metrics", "/webhooks/*", "/admin/*"]
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker_task: asyncio.Task[None] | None = None
+        if runtime.settings.worker_embedded:
+            worker_task = asyncio.create_task(runtime.worker.run(stop))
+        async with closing(runtime):
+            try:
+                yield
+            finally:
+                stop.set()
+                if worker_task is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker_task
+
+    base = FastAPI(title="seleto-agent", lifespan=lifespan)
+    base.state.runtime = runtime
+    install_error_handlers(base)
+    base.include_router(health.router)
+    base.include_router(zapi.router)
+    base.include_router(admin.router)
+
+    agent_os = AgentOS(
+        id="seleto-os",
+        agents=[runtime.agent],
+        base_app=base,
+        telemetry=False,
+        # Agno creates its own tables lazily on first write; ours come from migrations.
+        auto_provision_dbs=False,
+        on_route_conflict="preserve_base_app",
+        settings=AgnoAPISettings(
+            os_security_key=secret(runtime.settings.os_security_key), docs_enabled=False
+        ),
+        authorization_config=AuthorizationConfig(excluded_route_paths=PUBLIC_PATHS),
+    )
+    app = agent_os.get_app()
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,143 @@
+"""The `seleto-agent` command (INTERFACE.md §1)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from seleto_agent.settings import MissingSecretsError, Settings, get_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("AGNO_TELEMETRY", "false")
+    args = _parser().parse_args(argv)
+    if args.command == "sandbox":
+        from seleto_agent.sandbox.server import run_sandbox
+
+        run_sandbox(host=args.host, port=args.port)
+        return 0
+    settings = get_settings()
+    try:
+        settings.check_for_startup()
+    except MissingSecretsError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    from seleto_agent.observability.logging import configure_logging
+
+    configure_logging(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        pii_key=settings.log_pii_key.get_secret_value().encode(),
+    )
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port or settings.port)
+    handlers = {"worker": _worker, "migrate": _migrate, "events": _events}
+    return asyncio.run(handlers[args.command](settings, args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seleto-agent", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="webhooks, admin API, AgentOS and the embedded worker")
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a container's service port
+    serve.add_argument("--port", type=int, default=None)
+    sub.add_parser("worker", help="a worker process alone")
+    sub.add_parser("migrate", help="apply supabase/migrations to DATABASE_URL")
+    events = sub.add_parser("events", help="list or replay inbound events")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    listing = events_sub.add_parser("list")
+    listing.add_argument("--status", default=None)
+    listing.add_argument("--limit", type=int, default=50)
+    replay = events_sub.add_parser("replay")
+    replay.add_argument("ids", nargs="*", type=int)
+    replay.add_argument("--status", default=None)
+    replay.add_argument("--dry-run", action="store_true")
+    sandbox = sub.add_parser("sandbox", help="local simulators of the external services")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8900)
+    return parser
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from seleto_agent.app import create_app
+    from seleto_agent.runtime import build_runtime
+
+    app = create_app(build_runtime(settings))
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    return 0
+
+
+async def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from seleto_agent.runtime import build_runtime, closing
+
+    runtime = build_runtime(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with closing(runtime):
+        await runtime.worker.run(stop)
+    return 0
+
+
+async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from seleto_agent.db.engine import create_engine
+    from seleto_agent.db.migrate import migrate
+
+    engine = create_engine(settings.database_url)
+    try:
+        applied = await migrate(engine, settings.migrations_dir)
+    finally:
+        await engine.dispose()
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+async def _events(settings: Settings, args: argparse.Namespace) -> int:
+    from seleto_agent.api.admin import event_item
+    from seleto_agent.db.engine import create_engine
+    from seleto_agent.db.repositories.events import EventRepository
+    from seleto_agent.domain.events import EventStatus
+    from seleto_agent.services.replay import ReplayService
+
+    status = EventStatus(args.status) if args.status else None
+    engine = create_engine(settings.database_url)
+    try:
+        if args.events_command == "list":
+            async with engine.connect() as conn:
+                events = await EventRepository(conn).list_page(
+                    status=status, limit=args.limit, before_id=None
+                )
+            for event in events:
+                print(json.dumps(event_item(event), ensure_ascii=False))
+            return 0
+        if not args.ids and status is None:
+            print("give event ids or --status", file=sys.stderr)
+            return 2
+        result = await ReplayService(engine, on_queued=lambda: None).replay(
+            ids=args.ids, status=status, dry_run=args.dry_run, actor="cli"
+        )
+    finally:
+        await engine.dispose()
+    print(
+        json.dumps(
+            {
+                "queued": result.queued,
+                "skipped": [{"id": i, "reason": r} for i, r in result.skipped],
+                "not_found": result.not_found,
+                "dry_run": args.dry_run,
+            }
+        )
+    )
+    return 1 if result.not_found else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""All SQL on `conversations`, including the per-phone lease that serialises turns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from seleto_agent.db.tables import conversations as t
+from seleto_agent.domain.conversation import ConversationOwner
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    id: int
+    conversation_key: str
+    phone_e164: str | None
+    reply_to: str
+    owner: ConversationOwner
+    paused_until: datetime | None
+    session_id: str
+    last_inbound_at: datetime | None
+
+
+_COLUMNS = [t.c[name] for name in ConversationRecord.__dataclass_fields__]
+
+
+class ConversationRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def touch_inbound(
+        self, *, key: str, phone_e164: str | None, reply_to: str, session_id: str, now: datetime
+    ) -> None:
+        """Create the conversation on first contact; remember the id to reply to."""
+        insert_fn = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        statement = insert_fn(t).values(
+            conversation_key=key,
+            phone_e164=phone_e164,
+            reply_to=reply_to,
+            owner=ConversationOwner.BOT,
+            session_id=session_id,
+            last_inbound_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["conversation_key"],
+            set_={"reply_to": reply_to, "last_inbound_at": now, "updated_at": now},
+        )
+        await self._conn.execute(statement)
+
+    async def get(self, key: str) -> ConversationRecord | None:
+        row = (
+            await self._conn.execute(select(*_COLUMNS).where(t.c.conversation_key == key))
+        ).first()
+        if row is None:
+            return None
+        data = row._asdict()
+        data["owner"] = ConversationOwner(data["owner"])
+        return ConversationRecord(**data)
+
+    async def try_acquire_lease(
+        self, key: str, *, owner: str, until: datetime, now: datetime
+    ) -> bool:
+        """Take the phone's lock if free or expired. The conditional UPDATE is the arbiter:
+        on Postgres a concurrent claimer re-checks the WHERE after the row lock is released."""
+        result = await self._conn.execute(
+            update(t)
+            .where(
+                t.c.conversation_key == key,
+                or_(t.c.lease_expires_at.is_(None), t.c.lease_expires_at < now),
+            )
+            .values(lease_owner=owner, lease_expires_at=until)
+        )
+        return result.rowcount == 1
+
+    async def extend_lease(self, key: str, *, owner: str, until: datetime) -> bool:
+        result = await self._conn.execute(
+            update(t)
+            .where(t.c.conversation_key == key, t.c.lease_owner == owner)
+            .values(lease_expires_at=until)
+        )
+        return result.rowcount == 1
+
+    async def release_lease(self, key: str, *, owner: str) -> None:
+        await self._conn.execute(
+            update(t)
+            .where(t.c.conversation_key == key, t.c.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+    async def set_owner(
+        self, key: str, *, owner: ConversationOwner, paused_until: datetime | None, now: datetime
+    ) -> bool:
+        result = await self._conn.execute(
+            update(t)
+            .where(t.c.conversation_key == key)
+            .values(owner=owner, paused_until=paused_until, updated_at=now)
+        )
+        return result.rowcount == 1

@@ -1,0 +1,176 @@
+"""Table declarations. They must match `supabase/migrations/` (a test compares them on Postgres).
+
+Jobs are rows: every inbound event and outbound send has a status, attempts and timestamps.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; Postgres gets bigint identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on both backends (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+inbound_events = Table(
+    "inbound_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", Text, nullable=False),
+    # '' when the provider sent none, so the dedupe key never holds a NULL.
+    Column("instance_id", Text, nullable=False),
+    Column("message_id", Text),
+    Column("event_type", Text, nullable=False),
+    Column("conversation_key", Text),
+    Column("reply_to", Text),
+    Column("phone_e164", Text),
+    Column("content_kind", Text),
+    Column("body_text", Text),
+    Column("payload", LargeBinary, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("lease_expires_at", UtcDateTime),
+    Column("turn_id", Text),
+    Column("last_error", Text),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("provider", "instance_id", "message_id", name="uq_inbound_events_dedupe"),
+    Index("ix_inbound_events_status_next", "status", "next_attempt_at"),
+    Index("ix_inbound_events_conversation", "conversation_key", "status"),
+    Index("ix_inbound_events_turn", "turn_id"),
+)
+
+outbound_messages = Table(
+    "outbound_messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # One row per intended send; a retry reuses the row, so it can never send twice.
+    Column("idempotency_key", Text, nullable=False, unique=True),
+    Column("provider", Text, nullable=False),
+    Column("conversation_key", Text, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("turn_id", Text),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("provider_message_id", Text),
+    Column("provider_zaap_id", Text),
+    Column("delivery_status", Text),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_outbound_messages_provider_message_id", "provider_message_id"),
+    Index("ix_outbound_messages_conversation", "conversation_key"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("conversation_key", Text, nullable=False, unique=True),
+    Column("phone_e164", Text),
+    Column("reply_to", Text, nullable=False),
+    Column("owner", Text, nullable=False, server_default="bot"),
+    Column("paused_until", UtcDateTime),
+    Column("session_id", Text, nullable=False),
+    Column("last_inbound_at", UtcDateTime),
+    # The per-phone lock: only the lease holder runs a turn for this conversation.
+    Column("lease_owner", Text),
+    Column("lease_expires_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "conversation_id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("conversations.id", ondelete="SET NULL"),
+    ),
+    # Canonical E.164 (or the conversation key for @lid senders): the client's unique phone.
+    Column("phone", Text, nullable=False, unique=True),
+    Column("name", Text),
+    Column("company_name", Text),
+    Column("email", Text),
+    Column("city", Text),
+    Column("uf", Text),
+    Column("segment", Text),
+    Column("produto_interesse", Text),
+    Column("volume_estimado", Text),
+    Column("urgencia_compra", Text),
+    Column("knows_seleto", Boolean),
+    Column("temperature", Text),
+    Column("temperature_reason", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("subject_type", Text, nullable=False),
+    Column("subject_id", Text, nullable=False),
+    # Never PII: ids, counts, statuses.
+    Column("details", JsonDoc, nullable=False),
+    Index("ix_audit_log_subject", "subject_type", "subject_id"),
+)
+
+schema_migrations = Table(
+    "seleto_schema_migrations",
+    metadata,
+    Column("version", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("checksum", Text, nullable=False),
+    Column("applied_at", UtcDateTime, nullable=False),
+)

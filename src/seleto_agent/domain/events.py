@@ -1,0 +1,88 @@
+"""Inbound event states and the provider-neutral shapes the pipeline works with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from seleto_agent.domain.phone import WhatsAppAddress
+
+
+class EventStatus(StrEnum):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    DONE = "done"
+    IGNORED = "ignored"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+PENDING_STATUSES = (EventStatus.RECEIVED, EventStatus.FAILED)
+REPLAYABLE_STATUSES = (EventStatus.DEAD, EventStatus.FAILED)
+
+
+class IngestOutcome(StrEnum):
+    """What the webhook answers (`{"status": ...}`)."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+
+
+class ContentKind(StrEnum):
+    TEXT = "text"
+    AUDIO = "audio"
+    IMAGE = "image"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACT = "contact"
+    OTHER = "other"
+
+
+class OutboundStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A lead's message, as every provider adapter produces it."""
+
+    provider: str
+    event_type: str
+    instance_id: str
+    message_id: str
+    sender: WhatsAppAddress
+    kind: ContentKind
+    text: str
+    sender_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoredCallback:
+    """A callback that is recorded but starts no turn; `reason` is stored as the event's note."""
+
+    provider: str
+    event_type: str
+    reason: str
+    instance_id: str | None = None
+    message_id: str | None = None
+    sender: WhatsAppAddress | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    """A provider's news about messages we sent (delivered, read...)."""
+
+    provider: str
+    event_type: str
+    provider_message_ids: tuple[str, ...]
+    status: str
+    instance_id: str | None = None
+
+
+Classified = InboundMessage | IgnoredCallback | DeliveryUpdate

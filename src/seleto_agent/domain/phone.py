@@ -1,0 +1,102 @@
+"""WhatsApp sender identities: phone JIDs, the Brazilian 9th digit and opaque `@lid` ids.
+
+DOMAIN.md §3.3: reply to the exact id received, but key conversations and the CRM on a
+canonical E.164 number (with the 9th digit restored for old 12-digit mobile JIDs).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+
+_JID_SUFFIXES = ("@s.whatsapp.net", "@c.us")
+_LID_RE = re.compile(r"^(\d{5,20})@lid$")
+_DIGITS_RE = re.compile(r"^\+?\d{8,15}$")
+
+
+@dataclass(frozen=True, slots=True)
+class WhatsAppAddress:
+    """Who wrote: `reply_to` is what the provider must get back, untouched."""
+
+    reply_to: str
+    e164: str | None
+    lid: str | None
+
+    @property
+    def conversation_key(self) -> str:
+        """Stable key of the lead's conversation (also the Agno `user_id`)."""
+        if self.e164 is not None:
+            return f"wa:{self.e164}"
+        if self.lid is not None:
+            return f"wa:lid:{self.lid}"
+        return f"wa:raw:{self.reply_to}"
+
+
+class InvalidWhatsAppId(ValueError):
+    pass
+
+
+def parse_whatsapp_id(raw: str) -> WhatsAppAddress:
+    """Parse the sender id of a webhook (`5544999999999`, `...@s.whatsapp.net`, `N@lid`)."""
+    value = raw.strip()
+    if not value:
+        raise InvalidWhatsAppId("empty sender id")
+    lid = _LID_RE.match(value)
+    if lid:
+        return WhatsAppAddress(reply_to=value, e164=None, lid=lid.group(1))
+    digits = value
+    for suffix in _JID_SUFFIXES:
+        digits = digits.removesuffix(suffix)
+    if not _DIGITS_RE.match(digits):
+        raise InvalidWhatsAppId("sender id is neither a phone number nor a @lid")
+    return WhatsAppAddress(reply_to=value, e164=to_e164(digits.lstrip("+")), lid=None)
+
+
+def to_e164(digits: str) -> str | None:
+    """Canonical E.164 for JID digits (country code included), or None when not a valid number."""
+    candidates = [digits]
+    # Pre-2016 Brazilian mobile accounts keep a 12-digit JID (55 + DDD + 8 digits); the real
+    # number has a 9 in front of the 8 digits when they start with 6-9.
+    if len(digits) == 12 and digits.startswith("55") and digits[4] in "6789":
+        candidates.insert(0, f"{digits[:4]}9{digits[4:]}")
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(f"+{candidate}", None)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return None
+
+
+def normalise_phone_input(value: str) -> str | None:
+    """E.164 for a phone typed by a person or an operator (`+55 (11) 98765-4321`, `5511...`)."""
+    text = value.strip()
+    if text.startswith("wa:"):
+        text = text[3:]
+    try:
+        number = phonenumbers.parse(text if text.startswith("+") else f"+{text}", None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is not None and phonenumbers.is_valid_number(number):
+        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    digits = re.sub(r"\D", "", text)
+    return to_e164(digits) if digits else None
+
+
+def mask_phone(value: str) -> str:
+    """`+5511987654321` → `+55 11 9****-4321`; anything shorter keeps only its last 2 digits."""
+    digits = re.sub(r"\D", "", value)
+    if len(digits) >= 12 and digits.startswith("55"):
+        return f"+55 {digits[2:4]} {digits[4]}****-{digits[-4:]}"
+    if len(digits) >= 6:
+        return f"***{digits[-4:]}"
+    return "***"
+
+
+def mask_conversation_key(key: str) -> str:
+    if key.startswith("wa:lid:"):
+        return f"wa:lid:***{key[-4:]}"
+    return f"wa:{mask_phone(key)}"

@@ -1,0 +1,63 @@
+"""Pure rules of the worker: burst grouping, backoff, and how a turn's input is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from seleto_agent.domain.events import ContentKind
+
+
+@dataclass(frozen=True, slots=True)
+class TurnMessage:
+    event_id: int
+    kind: ContentKind
+    text: str
+
+
+def backoff_delay(attempts: int, *, base_seconds: float, max_seconds: float) -> timedelta:
+    """Delay before attempt `attempts + 1`: base, 2x base, 4x base... capped."""
+    exponent = max(attempts - 1, 0)
+    return timedelta(seconds=min(base_seconds * (2**exponent), max_seconds))
+
+
+def burst_is_ripe(
+    *,
+    first_received_at: datetime,
+    last_received_at: datetime,
+    now: datetime,
+    quiet_seconds: float,
+    max_wait_seconds: float,
+) -> bool:
+    """A burst is ready when the lead has been quiet long enough, or has waited the most allowed."""
+    quiet = now - last_received_at >= timedelta(seconds=quiet_seconds)
+    waited_enough = now - first_received_at >= timedelta(seconds=max_wait_seconds)
+    return quiet or waited_enough
+
+
+# What the agent reads for content it cannot see yet (voice notes join in the audio issue).
+_PLACEHOLDERS = {
+    ContentKind.AUDIO: "[o lead enviou um áudio que ainda não consigo ouvir]",
+    ContentKind.IMAGE: "[o lead enviou uma imagem]",
+    ContentKind.VIDEO: "[o lead enviou um vídeo]",
+    ContentKind.DOCUMENT: "[o lead enviou um documento]",
+    ContentKind.STICKER: "[o lead enviou uma figurinha]",
+    ContentKind.LOCATION: "[o lead enviou uma localização]",
+    ContentKind.CONTACT: "[o lead enviou um contato]",
+    ContentKind.OTHER: "[o lead enviou uma mensagem sem texto]",
+}
+
+
+def render_turn_input(messages: list[TurnMessage]) -> str:
+    """One user message for the agent: the burst's parts in arrival order, one per line."""
+    lines: list[str] = []
+    for message in messages:
+        text = message.text.strip()
+        placeholder = _PLACEHOLDERS.get(message.kind)
+        if placeholder and text:
+            lines.append(f"{placeholder} {text}")
+        elif placeholder:
+            lines.append(placeholder)
+        elif text:
+            lines.append(text)
+    return "\n".join(lines)

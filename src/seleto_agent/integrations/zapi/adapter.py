@@ -1,0 +1,153 @@
+"""Turns a Z-API callback body into a domain event (contracts/zapi.md §2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from seleto_agent.domain.events import (
+    Classified,
+    ContentKind,
+    DeliveryUpdate,
+    IgnoredCallback,
+    InboundMessage,
+)
+from seleto_agent.domain.phone import InvalidWhatsAppId, WhatsAppAddress, parse_whatsapp_id
+from seleto_agent.integrations.zapi.schemas import ZApiReceivedCallback, ZApiStatusCallback
+
+PROVIDER = "zapi"
+
+
+def classify(body: dict[str, Any]) -> Classified:
+    """What this callback means for us. Never raises on a well-formed JSON object."""
+    event_type = str(body.get("type") or "")
+    # Z-API docs DISAGREE on the case ("ReceivedCallBack" in the table, "ReceivedCallback" in
+    # every example): compare case-insensitively.
+    kind = event_type.lower()
+    if kind == "receivedcallback":
+        return _classify_received(body, event_type)
+    if kind in ("messagestatuscallback", "deliverycallback"):
+        return _classify_status(body, event_type)
+    reason = kind.removesuffix("callback") or "unknown_type"
+    return IgnoredCallback(
+        provider=PROVIDER,
+        event_type=event_type or "unknown",
+        reason=reason,
+        instance_id=_str_or_none(body.get("instanceId")),
+    )
+
+
+def _classify_received(body: dict[str, Any], event_type: str) -> Classified:
+    try:
+        callback = ZApiReceivedCallback.model_validate(body)
+    except ValidationError as exc:
+        fields = ",".join(str(e["loc"][0]) for e in exc.errors() if e["loc"])
+        return _ignored(body, event_type, f"invalid_fields:{fields}")
+    if not callback.message_id or not callback.phone:
+        return _ignored(body, event_type, "missing_message_id_or_phone")
+    try:
+        sender = parse_whatsapp_id(callback.phone)
+    except InvalidWhatsAppId:
+        sender = None
+    skip_reason = _skip_reason(callback)
+    if skip_reason is not None:
+        return _ignored(body, event_type, skip_reason, sender=sender)
+    if sender is None:
+        return _ignored(body, event_type, "invalid_sender")
+    content_kind, text = _content(callback)
+    if content_kind is None:
+        return _ignored(body, event_type, "no_content", sender=sender)
+    return InboundMessage(
+        provider=PROVIDER,
+        event_type=event_type,
+        instance_id=callback.instance_id or "",
+        message_id=callback.message_id,
+        sender=sender,
+        kind=content_kind,
+        text=text,
+        sender_name=callback.sender_name,
+    )
+
+
+def _skip_reason(callback: ZApiReceivedCallback) -> str | None:
+    phone = callback.phone or ""
+    if callback.from_me:
+        # Our own sends echoed back, or a reply typed on the company phone (handoff issue).
+        return "from_me"
+    if callback.is_group or phone.endswith(("-group", "@g.us")):
+        return "group"
+    if callback.is_newsletter or phone.endswith("@newsletter"):
+        return "newsletter"
+    if callback.broadcast or phone.endswith("@broadcast"):
+        return "broadcast"
+    if callback.waiting_message:
+        # "Aguardando mensagem": WhatsApp could not decrypt it yet; it carries no content.
+        return "waiting_message"
+    if callback.is_edit:
+        return "edit"
+    if callback.reaction is not None:
+        return "reaction"
+    if callback.notification:
+        return "notification"
+    return None
+
+
+def _content(callback: ZApiReceivedCallback) -> tuple[ContentKind | None, str]:
+    if callback.text is not None and callback.text.message:
+        return ContentKind.TEXT, callback.text.message
+    if callback.buttons_response_message is not None:
+        return ContentKind.TEXT, str(callback.buttons_response_message.get("message") or "")
+    if callback.list_response_message is not None:
+        return ContentKind.TEXT, str(callback.list_response_message.get("title") or "")
+    if callback.audio is not None:
+        return ContentKind.AUDIO, ""
+    for kind, media in (
+        (ContentKind.IMAGE, callback.image),
+        (ContentKind.VIDEO, callback.video),
+        (ContentKind.DOCUMENT, callback.document),
+    ):
+        if media is not None:
+            return kind, media.caption or ""
+    if callback.sticker is not None:
+        return ContentKind.STICKER, ""
+    if callback.location is not None:
+        return ContentKind.LOCATION, ""
+    if callback.contact is not None:
+        return ContentKind.CONTACT, ""
+    return None, ""
+
+
+def _classify_status(body: dict[str, Any], event_type: str) -> Classified:
+    try:
+        callback = ZApiStatusCallback.model_validate(body)
+    except ValidationError:
+        return _ignored(body, event_type, "invalid_status_callback")
+    ids = [*(callback.ids or []), *(i for i in (callback.id, callback.message_id) if i)]
+    status = callback.status or ("ACCEPTED" if event_type.lower() == "deliverycallback" else "")
+    if not ids or not status:
+        return _ignored(body, event_type, "status_without_ids")
+    return DeliveryUpdate(
+        provider=PROVIDER,
+        event_type=event_type,
+        provider_message_ids=tuple(dict.fromkeys(ids)),
+        status=status.upper(),
+        instance_id=callback.instance_id,
+    )
+
+
+def _ignored(
+    body: dict[str, Any], event_type: str, reason: str, *, sender: WhatsAppAddress | None = None
+) -> IgnoredCallback:
+    return IgnoredCallback(
+        provider=PROVIDER,
+        event_type=event_type,
+        reason=reason,
+        instance_id=_str_or_none(body.get("instanceId")),
+        message_id=_str_or_none(body.get("messageId")),
+        sender=sender,
+    )
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

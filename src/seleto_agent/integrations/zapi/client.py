@@ -1,0 +1,127 @@
+"""Z-API outbound client: send-text and read-message (contracts/zapi.md §1).
+
+The instance id and token travel in the URL path, the account token in `Client-Token`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from seleto_agent.integrations.whatsapp import SentMessage, WhatsAppError
+from seleto_agent.integrations.zapi.schemas import ZApiSendResponse
+
+
+class ZApiError(WhatsAppError):
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ZApiUnavailable(ZApiError):
+    """5xx, 429 or a network failure: worth retrying."""
+
+
+class ZApiNotConnected(ZApiError):
+    """The instance's WhatsApp session is down; retry later, ops must reconnect the phone."""
+
+
+class ZApiBadToken(ZApiError):
+    """Wrong instance token or Client-Token: retrying will not help until config changes."""
+
+    retryable = False
+
+
+class ZApiRejected(ZApiError):
+    """Z-API refused the request itself (bad phone, bad body)."""
+
+    retryable = False
+
+
+# Quick in-call retries ride out a blip; longer outages are the worker's backoff's job.
+_IN_CALL_ATTEMPTS = 3
+
+
+class ZApiClient:
+    provider = "zapi"
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        base_url: str,
+        instance_id: str,
+        instance_token: str,
+        client_token: str | None,
+        retry_wait_max_seconds: float = 2.0,
+    ) -> None:
+        self._http = http
+        self._root = f"{base_url.rstrip('/')}/instances/{instance_id}/token/{instance_token}"
+        self._headers = {"Client-Token": client_token} if client_token else {}
+        self._wait_max = retry_wait_max_seconds
+
+    async def send_text(self, *, to: str, text: str) -> SentMessage:
+        body = await self._post("send-text", {"phone": to, "message": text})
+        parsed = ZApiSendResponse.model_validate(body)
+        return SentMessage(provider_message_id=parsed.message_id, provider_zaap_id=parsed.zaap_id)
+
+    async def mark_read(self, *, to: str, message_id: str) -> None:
+        await self._post("read-message", {"phone": to, "messageId": message_id})
+
+    async def status(self) -> dict[str, Any]:
+        response = await self._http.get(f"{self._root}/status", headers=self._headers)
+        return _checked(response)
+
+    async def _post(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(_IN_CALL_ATTEMPTS),
+            wait=wait_exponential_jitter(multiplier=0.2, max=self._wait_max),
+            retry=retry_if_exception(lambda exc: isinstance(exc, ZApiUnavailable)),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                try:
+                    response = await self._http.post(
+                        f"{self._root}/{method}", json=payload, headers=self._headers
+                    )
+                except httpx.HTTPError as exc:
+                    raise ZApiUnavailable(f"{method}: {type(exc).__name__}") from exc
+                return _checked(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _checked(response: httpx.Response) -> dict[str, Any]:
+    status = response.status_code
+    if status == 204 or (200 <= status < 300 and not response.content):
+        return {}
+    error = _error_text(response)
+    if 200 <= status < 300:
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+    if status == 429 or status >= 500:
+        raise ZApiUnavailable(f"HTTP {status}: {error}", status_code=status)
+    lowered = error.lower()
+    if "not connected" in lowered or "restore the session" in lowered:
+        raise ZApiNotConnected(error, status_code=status)
+    # Z-API docs: a missing/wrong Client-Token answers {"error": "null not allowed"}.
+    if status in (401, 403) or "not allowed" in lowered or "instance not found" in lowered:
+        raise ZApiBadToken(f"HTTP {status}: {error}", status_code=status)
+    raise ZApiRejected(f"HTTP {status}: {error}", status_code=status)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or body)[:200]
+    return str(body)[:200]

@@ -1,0 +1,63 @@
+"""Z-API payloads we read (contracts/zapi.md §1-2). Unknown fields are kept and ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class ZApiSendResponse(_Lenient):
+    zaap_id: str | None = Field(default=None, alias="zaapId")
+    message_id: str | None = Field(default=None, alias="messageId")
+    id: str | None = None
+
+
+class ZApiText(_Lenient):
+    message: str | None = None
+
+
+class ZApiCaptioned(_Lenient):
+    caption: str | None = None
+
+
+class ZApiReceivedCallback(_Lenient):
+    type: str
+    instance_id: str | None = Field(default=None, alias="instanceId")
+    message_id: str | None = Field(default=None, alias="messageId")
+    phone: str | None = None
+    from_me: bool = Field(default=False, alias="fromMe")
+    is_group: bool = Field(default=False, alias="isGroup")
+    is_newsletter: bool = Field(default=False, alias="isNewsletter")
+    broadcast: bool = False
+    waiting_message: bool = Field(default=False, alias="waitingMessage")
+    is_edit: bool = Field(default=False, alias="isEdit")
+    sender_name: str | None = Field(default=None, alias="senderName")
+    notification: str | None = None
+    text: ZApiText | None = None
+    audio: dict[str, Any] | None = None
+    image: ZApiCaptioned | None = None
+    video: ZApiCaptioned | None = None
+    document: ZApiCaptioned | None = None
+    sticker: dict[str, Any] | None = None
+    location: dict[str, Any] | None = None
+    contact: dict[str, Any] | None = None
+    reaction: dict[str, Any] | None = None
+    buttons_response_message: dict[str, Any] | None = Field(
+        default=None, alias="buttonsResponseMessage"
+    )
+    list_response_message: dict[str, Any] | None = Field(default=None, alias="listResponseMessage")
+
+
+class ZApiStatusCallback(_Lenient):
+    type: str
+    instance_id: str | None = Field(default=None, alias="instanceId")
+    status: str | None = None
+    # Z-API docs DISAGREE: the field table says `id` (string), every example sends `ids`.
+    ids: list[str] | None = None
+    id: str | None = None
+    message_id: str | None = Field(default=None, alias="messageId")

@@ -1,0 +1,155 @@
+"""Ingestion: every webhook body is stored raw first, then classified into a turn or an ignore.
+
+The dedupe key is (provider, instance id, message id); the database's unique constraint is the
+arbiter, so ten concurrent copies of one message store one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from seleto_agent.db.repositories.conversations import ConversationRepository
+from seleto_agent.db.repositories.events import EventRepository, NewEvent
+from seleto_agent.db.repositories.outbound import OutboundRepository
+from seleto_agent.domain.events import (
+    Classified,
+    DeliveryUpdate,
+    EventStatus,
+    IgnoredCallback,
+    InboundMessage,
+    IngestOutcome,
+)
+from seleto_agent.observability.logging import get_logger
+from seleto_agent.observability.metrics import WEBHOOKS
+
+log = get_logger(__name__)
+
+
+class IngestService:
+    def __init__(self, engine: AsyncEngine, *, on_accepted: Callable[[], None]) -> None:
+        self._engine = engine
+        self._on_accepted = on_accepted
+
+    async def record_rejected(
+        self, *, provider: str, raw: bytes, event_type: str, error: str
+    ) -> int:
+        """Keep a body we could not read (malformed JSON...), so ops can see what came in."""
+        now = datetime.now(UTC)
+        event = NewEvent(
+            provider=provider,
+            instance_id="",
+            message_id=None,
+            event_type=event_type,
+            payload=raw,
+            status=EventStatus.IGNORED,
+            received_at=now,
+            last_error=error,
+        )
+        async with self._engine.begin() as conn:
+            event_id = await EventRepository(conn).insert_unique(event)
+        assert event_id is not None  # no message id: never a duplicate
+        WEBHOOKS.labels(provider, "rejected").inc()
+        log.info("inbound.rejected", provider=provider, event_id=event_id, reason=error)
+        return event_id
+
+    async def ingest(
+        self, *, raw: bytes, classified: Classified, expected_instance: str | None
+    ) -> IngestOutcome:
+        if (
+            expected_instance
+            and classified.instance_id
+            and classified.instance_id != expected_instance
+        ):
+            # Another Z-API instance pointed at our URL: keep the body, start nothing.
+            classified = IgnoredCallback(
+                provider=classified.provider,
+                event_type=classified.event_type,
+                reason="unknown_instance",
+                instance_id=classified.instance_id,
+            )
+        if isinstance(classified, InboundMessage):
+            outcome = await self._accept(raw, classified)
+        elif isinstance(classified, DeliveryUpdate):
+            outcome = await self._delivery(raw, classified)
+        else:
+            outcome = await self._ignore(raw, classified)
+        WEBHOOKS.labels(classified.provider, outcome.value).inc()
+        return outcome
+
+    async def _accept(self, raw: bytes, message: InboundMessage) -> IngestOutcome:
+        now = datetime.now(UTC)
+        key = message.sender.conversation_key
+        event = NewEvent(
+            provider=message.provider,
+            instance_id=message.instance_id,
+            message_id=message.message_id,
+            event_type=message.event_type,
+            payload=raw,
+            status=EventStatus.RECEIVED,
+            received_at=now,
+            conversation_key=key,
+            reply_to=message.sender.reply_to,
+            phone_e164=message.sender.e164,
+            content_kind=message.kind.value,
+            body_text=message.text,
+        )
+        async with self._engine.begin() as conn:
+            event_id = await EventRepository(conn).insert_unique(event)
+            if event_id is None:
+                log.info("inbound.duplicate", provider=message.provider)
+                return IngestOutcome.DUPLICATE
+            await ConversationRepository(conn).touch_inbound(
+                key=key,
+                phone_e164=message.sender.e164,
+                reply_to=message.sender.reply_to,
+                session_id=key,
+                now=now,
+            )
+        log.info("inbound.accepted", event_id=event_id, kind=message.kind.value, phone=key)
+        self._on_accepted()
+        return IngestOutcome.ACCEPTED
+
+    async def _ignore(self, raw: bytes, callback: IgnoredCallback) -> IngestOutcome:
+        now = datetime.now(UTC)
+        event = NewEvent(
+            provider=callback.provider,
+            instance_id=callback.instance_id or "",
+            message_id=callback.message_id,
+            event_type=callback.event_type,
+            payload=raw,
+            status=EventStatus.IGNORED,
+            received_at=now,
+            conversation_key=callback.sender.conversation_key if callback.sender else None,
+            reply_to=callback.sender.reply_to if callback.sender else None,
+            phone_e164=callback.sender.e164 if callback.sender else None,
+            last_error=callback.reason,
+        )
+        async with self._engine.begin() as conn:
+            event_id = await EventRepository(conn).insert_unique(event)
+        if event_id is None:
+            return IngestOutcome.DUPLICATE
+        log.info("inbound.ignored", event_id=event_id, reason=callback.reason)
+        return IngestOutcome.IGNORED
+
+    async def _delivery(self, raw: bytes, update: DeliveryUpdate) -> IngestOutcome:
+        now = datetime.now(UTC)
+        event = NewEvent(
+            provider=update.provider,
+            instance_id=update.instance_id or "",
+            message_id=None,
+            event_type=update.event_type,
+            payload=raw,
+            status=EventStatus.IGNORED,
+            received_at=now,
+            last_error=f"delivery_status:{update.status}",
+        )
+        async with self._engine.begin() as conn:
+            await EventRepository(conn).insert_unique(event)
+            matched = await OutboundRepository(conn).record_delivery(
+                update.provider_message_ids, update.status, now
+            )
+        log.info("outbound.delivery_status", status=update.status, matched=matched)
+        return IngestOutcome.IGNORED

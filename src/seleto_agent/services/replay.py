@@ -1,0 +1,77 @@
+"""Replay: ops re-queue dead or failed events. Work already done is never redone.
+
+A re-queued event keeps its turn id, so if its reply was already written the worker sends that
+stored reply (or sees it was sent) instead of running the agent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from seleto_agent.db.repositories.audit import AuditRepository
+from seleto_agent.db.repositories.events import EventRepository
+from seleto_agent.domain.events import REPLAYABLE_STATUSES, EventStatus
+
+# A bulk replay by status touches at most this many events per call.
+MAX_BULK_REPLAY = 1000
+
+_SKIP_REASONS = {
+    EventStatus.DONE: "already_done",
+    EventStatus.IGNORED: "ignored_event",
+    EventStatus.RECEIVED: "already_queued",
+    EventStatus.PROCESSING: "in_progress",
+}
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    queued: list[int] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    not_found: list[int] = field(default_factory=list)
+
+
+class ReplayService:
+    def __init__(self, engine: AsyncEngine, *, on_queued: Callable[[], None]) -> None:
+        self._engine = engine
+        self._on_queued = on_queued
+
+    async def replay(
+        self,
+        *,
+        ids: list[int] | None = None,
+        status: EventStatus | None = None,
+        dry_run: bool = False,
+        actor: str,
+    ) -> ReplayResult:
+        result = ReplayResult()
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            repo = EventRepository(conn)
+            wanted = list(dict.fromkeys(ids or []))
+            if status is not None:
+                wanted += await repo.ids_with_status(status, MAX_BULK_REPLAY)
+            for event_id in dict.fromkeys(wanted):
+                event = await repo.get(event_id)
+                if event is None:
+                    result.not_found.append(event_id)
+                elif event.status in REPLAYABLE_STATUSES:
+                    result.queued.append(event_id)
+                else:
+                    result.skipped.append((event_id, _SKIP_REASONS[event.status]))
+            if result.queued and not dry_run:
+                await repo.requeue(result.queued, now)
+                await AuditRepository(conn).record(
+                    actor=actor,
+                    action="events.replay",
+                    subject_type="inbound_events",
+                    subject_id=",".join(map(str, result.queued))[:500],
+                    details={"count": len(result.queued), "skipped": len(result.skipped)},
+                    now=now,
+                )
+        if result.queued and not dry_run:
+            self._on_queued()
+        return result

@@ -1,0 +1,185 @@
+"""The one typed settings object, read from the environment and `.env`.
+
+Names follow INTERFACE.md §2 exactly; operators and deploy scripts rely on them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class AppEnv(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+class WhatsAppProviderName(StrEnum):
+    ZAPI = "zapi"
+    META = "meta"
+
+
+class MissingSecretsError(RuntimeError):
+    """Raised at start-up in prod when required secrets are unset; names every one of them."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        super().__init__(
+            "APP_ENV=prod refuses to start; set these variables: " + ", ".join(sorted(missing))
+        )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    app_env: AppEnv = AppEnv.DEV
+    database_url: str = "sqlite:///var/seleto.db"
+    admin_token: SecretStr | None = None
+    os_security_key: SecretStr | None = None
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    # A small, cheap chat model is enough for qualification chat; override per deployment.
+    openai_model: str = "gpt-4.1-mini"
+    openai_transcribe_model: str = "gpt-4o-mini-transcribe"
+    # The model call is the slowest step of a turn; bound it so a hung request becomes a retry.
+    openai_timeout_seconds: float = 45.0
+
+    whatsapp_provider: WhatsAppProviderName = WhatsAppProviderName.ZAPI
+    zapi_base_url: str = "https://api.z-api.io"
+    zapi_instance_id: str | None = None
+    zapi_instance_token: SecretStr | None = None
+    zapi_client_token: SecretStr | None = None
+    zapi_webhook_token: SecretStr | None = None
+    # Z-API documents no timeout; 10 s is far above its normal latency and below the turn lease.
+    zapi_timeout_seconds: float = 10.0
+
+    meta_graph_base_url: str = "https://graph.facebook.com"
+    meta_graph_version: str = "v21.0"
+    meta_access_token: SecretStr | None = None
+    meta_phone_number_id: str | None = None
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+
+    chatwoot_base_url: str | None = None
+    chatwoot_account_id: int | None = None
+    chatwoot_inbox_id: int | None = None
+    chatwoot_api_token: SecretStr | None = None
+    chatwoot_webhook_token: SecretStr | None = None
+    chatwoot_webhook_secret: SecretStr | None = None
+
+    piperun_base_url: str = "https://api.pipe.run/v1"
+    piperun_token: SecretStr | None = None
+    piperun_pipeline_id: int | None = None
+    piperun_stage_id: int | None = None
+    piperun_origin_id: int | None = None
+    piperun_owner_id: int | None = None
+
+    # Where `migrate` finds the SQL files; the default is the repository's folder.
+    migrations_dir: Path = PROJECT_ROOT / "supabase" / "migrations"
+
+    business_hours_file: Path = Path("config/business_hours.yaml")
+    human_idle_resume_hours: float = 0.0
+
+    # Five attempts with exponential backoff from 2 s cover ~1 minute of a vendor outage before
+    # an event is parked as dead for ops to replay.
+    inbound_max_attempts: int = Field(default=5, ge=1)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    # Backoff never grows past this, so a replayed event is retried within minutes.
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+
+    worker_embedded: bool = True
+    # Turns run concurrently per worker process (each for a different phone).
+    worker_concurrency: int = Field(default=8, ge=1)
+    # How often an idle worker looks for work; in-process ingestion also wakes it at once.
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    # A turn's lease on its phone; renewed while the turn runs, so a killed worker's phone is
+    # taken over after at most this long.
+    worker_lease_seconds: float = Field(default=30.0, gt=0)
+
+    # Silence after which a phone gets a fresh agent session (with a summary, issue 3).
+    session_window_hours: float = Field(default=24.0, gt=0)
+    # Leads often send a thought in 2-3 quick messages; wait this long for the burst to end,
+    # but never more than the max, to keep the client's 5 s p95 reply target within reach.
+    debounce_seconds: float = Field(default=1.5, ge=0)
+    debounce_max_seconds: float = Field(default=5.0, ge=0)
+
+    audio_max_bytes: int = 16 * 1024 * 1024
+    audio_max_seconds: int = 300
+    media_allowed_hosts: str = ""
+
+    # Key for the HMAC that stands in for phones in logs; a plain hash of a phone is reversible
+    # by brute force (about 10^11 candidates).
+    log_pii_key: SecretStr = SecretStr("dev-only-log-key")
+    log_level: str = "INFO"
+    log_format: str = "json"
+    # Webhook bodies above this are refused with 413 (INTERFACE.md: 1 MiB).
+    max_body_bytes: int = 1024 * 1024
+    port: int = 8000
+
+    @field_validator("database_url")
+    @classmethod
+    def _strip_url(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def missing_prod_secrets(self) -> list[str]:
+        required: dict[str, object] = {
+            "ADMIN_TOKEN": self.admin_token,
+            "OS_SECURITY_KEY": self.os_security_key,
+            "OPENAI_API_KEY": self.openai_api_key,
+        }
+        if self.whatsapp_provider is WhatsAppProviderName.ZAPI:
+            required |= {
+                "ZAPI_INSTANCE_ID": self.zapi_instance_id,
+                "ZAPI_INSTANCE_TOKEN": self.zapi_instance_token,
+                "ZAPI_CLIENT_TOKEN": self.zapi_client_token,
+                "ZAPI_WEBHOOK_TOKEN": self.zapi_webhook_token,
+            }
+        else:
+            required |= {
+                "META_ACCESS_TOKEN": self.meta_access_token,
+                "META_PHONE_NUMBER_ID": self.meta_phone_number_id,
+                "META_APP_SECRET": self.meta_app_secret,
+                "META_VERIFY_TOKEN": self.meta_verify_token,
+            }
+        missing = [name for name, value in required.items() if not _is_set(value)]
+        if self.log_pii_key.get_secret_value() == "dev-only-log-key":
+            missing.append("LOG_PII_KEY")
+        return missing
+
+    def check_for_startup(self) -> None:
+        if self.app_env is AppEnv.PROD:
+            missing = self.missing_prod_secrets()
+            if missing:
+                raise MissingSecretsError(missing)
+
+
+def _is_set(value: object) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value())
+    return bool(str(value))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def secret(value: SecretStr | None) -> str | None:
+    """The plain value of an optional secret."""
+    return value.get_secret_value() if value is not None else None

@@ -1,0 +1,241 @@
+"""Shared fixtures: real databases (SQLite file and a per-run Postgres database), the sandbox
+simulators on a real port, and the service wired against them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from seleto_agent.app import create_app
+from seleto_agent.db.engine import create_engine
+from seleto_agent.db.migrate import migrate
+from seleto_agent.db.tables import metadata
+from seleto_agent.runtime import Runtime, build_runtime
+from seleto_agent.sandbox.app import create_sandbox_app
+from seleto_agent.settings import PROJECT_ROOT, Settings
+
+os.environ.setdefault("AGNO_TELEMETRY", "false")
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+WEBHOOK_TOKEN = "test-webhook-token"
+ADMIN_TOKEN = "test-admin-token"
+INSTANCE_ID = "SANDBOX-INSTANCE"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the test server for this run, dropped at the end."""
+    admin_url = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
+    name = f"seleto_test_{uuid.uuid4().hex[:10]}"
+    admin_dsn = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+    async def _migrate() -> None:
+        engine = create_engine(url)
+        await migrate(engine, PROJECT_ROOT / "supabase" / "migrations")
+        await engine.dispose()
+
+    asyncio.run(_migrate())
+    yield url
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def _truncate_postgres(url: str) -> None:
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+    ours = [t.name for t in metadata.sorted_tables if t.name != "seleto_schema_migrations"]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        agno = [
+            f"agno.{row[0]}"
+            for row in conn.execute(
+                "select tablename from pg_tables where schemaname = 'agno'"
+            ).fetchall()
+        ]
+        tables = ", ".join([*(f"public.{t}" for t in ours), *agno])
+        conn.execute(f"truncate {tables} restart identity cascade")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs twice: on a SQLite file and on the real Postgres."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'seleto.db'}"
+
+        async def _migrate() -> None:
+            engine = create_engine(url)
+            await migrate(engine, PROJECT_ROOT / "supabase" / "migrations")
+            await engine.dispose()
+
+        asyncio.run(_migrate())
+        return url
+    url = request.getfixturevalue("postgres_url")
+    _truncate_postgres(url)
+    return str(url)
+
+
+class _ThreadedServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the test process owns signals
+        return None
+
+
+@dataclass
+class Sandbox:
+    url: str
+    client: httpx.Client
+
+    def state(self) -> dict[str, Any]:
+        response = self.client.get("/_sandbox/state")
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def reset(self) -> None:
+        self.client.post("/_sandbox/reset", json={"webhooks": True}).raise_for_status()
+
+    def sent_texts(self) -> list[dict[str, Any]]:
+        return [
+            s
+            for s in self.state()["zapi"]["sent"]
+            if s["endpoint"] == "send-text" and s["status_code"] == 200
+        ]
+
+    def model_faults(self, **faults: Any) -> None:
+        self.client.post("/_sandbox/model/faults", json=faults).raise_for_status()
+
+    def zapi_faults(self, **faults: Any) -> None:
+        self.client.post("/_sandbox/zapi/faults", json=faults).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_sandbox_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = _ThreadedServer(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("sandbox did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def sandbox(sandbox_server: str) -> Iterator[Sandbox]:
+    with httpx.Client(base_url=sandbox_server, timeout=10) as client:
+        box = Sandbox(url=sandbox_server, client=client)
+        box.reset()
+        yield box
+
+
+def make_settings(database_url: str, sandbox_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "app_env": "test",
+        "database_url": database_url,
+        "admin_token": ADMIN_TOKEN,
+        "zapi_base_url": sandbox_url,
+        "zapi_instance_id": INSTANCE_ID,
+        "zapi_instance_token": "sandbox-instance-token",
+        "zapi_client_token": "sandbox-client-token",
+        "zapi_webhook_token": WEBHOOK_TOKEN,
+        "openai_base_url": f"{sandbox_url}/v1",
+        "openai_api_key": "sk-sandbox-not-a-real-key",
+        "openai_model": "sandbox-scripted",
+        "debounce_seconds": 0.15,
+        "debounce_max_seconds": 1.0,
+        "worker_poll_seconds": 0.05,
+        "worker_lease_seconds": 3.0,
+        "retry_base_seconds": 0.05,
+        "retry_max_seconds": 0.2,
+        "inbound_max_attempts": 3,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class Service:
+    runtime: Runtime
+    client: httpx.AsyncClient
+
+    async def post_zapi(self, body: dict[str, Any] | bytes, token: str = WEBHOOK_TOKEN) -> httpx.Response:
+        if isinstance(body, bytes):
+            return await self.client.post(
+                f"/webhooks/zapi/{token}", content=body, headers={"content-type": "application/json"}
+            )
+        return await self.client.post(f"/webhooks/zapi/{token}", json=body)
+
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+async def service_factory(
+    database_url: str, sandbox: Sandbox
+) -> AsyncIterator[Any]:
+    """Start the app (lifespan included, so the embedded worker runs) with setting overrides."""
+    stack: list[Any] = []
+
+    async def start(**overrides: Any) -> Service:
+        settings = make_settings(database_url, sandbox.url, **overrides)
+        runtime = build_runtime(settings)
+        app = create_app(runtime)
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://service"
+        )
+        stack.append((lifespan, client))
+        return Service(runtime=runtime, client=client)
+
+    yield start
+    for lifespan, client in reversed(stack):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def service(service_factory: Any) -> Service:
+    svc: Service = await service_factory()
+    return svc
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll until `predicate()` is truthy (sync or async); fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)

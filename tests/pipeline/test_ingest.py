@@ -1,0 +1,157 @@
+"""Webhook ingestion: auth, limits, malformed bodies, dedupe and every ignored callback type."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from seleto_agent.db.tables import inbound_events
+from tests.conftest import Service, wait_for
+from tests.factories import message_status, received_audio, received_text
+
+
+async def count_events(service: Service, **where: Any) -> int:
+    query = select(func.count()).select_from(inbound_events)
+    for column, value in where.items():
+        query = query.where(inbound_events.c[column] == value)
+    async with service.runtime.engine.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_text_message_is_accepted_and_stored_raw(service: Service) -> None:
+    body = received_text(text="Olá, quero uma formadora")
+    response = await service.post_zapi(body)
+    assert response.status_code == 200
+    assert response.json() == {"status": "accepted"}
+    async with service.runtime.engine.connect() as conn:
+        row = (await conn.execute(select(inbound_events))).one()
+    assert json.loads(row.payload) == body
+    assert row.conversation_key == "wa:+5544999999999"
+    assert row.reply_to == "5544999999999"
+    assert row.body_text == "Olá, quero uma formadora"
+
+
+async def test_bad_token_is_401_and_nothing_is_stored(service: Service) -> None:
+    response = await service.post_zapi(received_text(), token="wrong")
+    assert response.status_code == 401
+    assert response.json()["error"] == "Unauthorized"
+    assert await count_events(service) == 0
+
+
+async def test_oversize_body_is_413(service: Service) -> None:
+    huge = received_text(text="x" * (1024 * 1024 + 10))
+    response = await service.post_zapi(json.dumps(huge).encode())
+    assert response.status_code == 413
+    assert response.json()["error"] == "PayloadTooLarge"
+
+
+async def test_malformed_json_is_400_and_still_recorded(service: Service) -> None:
+    response = await service.post_zapi(b'{"type": "ReceivedCallback", "phone": ')
+    assert response.status_code == 400
+    assert response.json()["error"] == "MalformedJson"
+    async with service.runtime.engine.connect() as conn:
+        row = (await conn.execute(select(inbound_events))).one()
+    assert row.status == "ignored"
+    assert row.last_error == "malformed_json"
+    assert row.payload == b'{"type": "ReceivedCallback", "phone": '
+
+
+async def test_non_utf8_body_is_400_and_recorded_as_bytes(service: Service) -> None:
+    response = await service.post_zapi(b"\xff\xfe\x00garbage")
+    assert response.status_code == 400
+    listing = await service.client.get(
+        "/admin/events/1?include_payload=true", headers=service.admin_headers()
+    )
+    assert listing.json()["payload_encoding"] == "base64"
+
+
+async def test_json_that_is_not_an_object_is_400(service: Service) -> None:
+    response = await service.post_zapi(b"[1, 2, 3]")
+    assert response.status_code == 400
+    assert response.json()["error"] == "InvalidPayload"
+    assert await count_events(service, status="ignored") == 1
+
+
+async def test_ten_concurrent_duplicates_store_one_event(service: Service) -> None:
+    body = received_text(message_id="DUP-1")
+    responses = await asyncio.gather(*(service.post_zapi(body) for _ in range(10)))
+    statuses = sorted(r.json()["status"] for r in responses)
+    assert statuses == ["accepted"] + ["duplicate"] * 9
+    assert await count_events(service, message_id="DUP-1") == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"fromMe": True}, "from_me"),
+        ({"isGroup": True, "phone": "120363019502650977-group"}, "group"),
+        ({"isNewsletter": True, "phone": "120363166555745933@newsletter"}, "newsletter"),
+        ({"waitingMessage": True}, "waiting_message"),
+        ({"broadcast": True}, "broadcast"),
+        ({"isEdit": True}, "edit"),
+        ({"instanceId": "SOME-OTHER-INSTANCE"}, "unknown_instance"),
+        ({"phone": "not a phone"}, "invalid_sender"),
+        ({"messageId": None}, "missing_message_id_or_phone"),
+    ],
+)
+async def test_received_callbacks_that_start_no_turn_are_ignored(
+    service: Service, overrides: dict[str, Any], reason: str
+) -> None:
+    response = await service.post_zapi(received_text(**overrides))
+    assert response.json() == {"status": "ignored"}
+    assert await count_events(service, status="ignored", last_error=reason) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "PresenceChatCallback", "phone": "5544999999999", "status": "AVAILABLE",
+         "lastSeen": None, "instanceId": "SANDBOX-INSTANCE"},
+        {"type": "DisconnectedCallback", "momment": 1580163342, "error": "Device has been disconnected",
+         "disconnected": True, "instanceId": "SANDBOX-INSTANCE"},
+        {"type": "ConnectedCallback", "connected": True, "momment": 26151515154,
+         "instanceId": "SANDBOX-INSTANCE", "phone": "554499999999"},
+        {"type": "SomethingNewCallback", "instanceId": "SANDBOX-INSTANCE"},
+        {"no_type": True},
+    ],
+)  # fmt: skip
+async def test_other_callbacks_are_recorded_and_ignored(service: Service, body: dict[str, Any]) -> None:
+    response = await service.post_zapi(body)
+    assert response.json() == {"status": "ignored"}
+    assert await count_events(service, status="ignored") == 1
+
+
+async def test_lid_sender_is_accepted_with_a_lid_conversation(service: Service) -> None:
+    response = await service.post_zapi(received_text(phone="65998849469@lid"))
+    assert response.json() == {"status": "accepted"}
+    assert await count_events(service, conversation_key="wa:lid:65998849469") == 1
+
+
+async def test_twelve_digit_jid_gets_the_ninth_digit_in_e164(service: Service) -> None:
+    await service.post_zapi(received_text(phone="554499998888"))
+    async with service.runtime.engine.connect() as conn:
+        row = (await conn.execute(select(inbound_events))).one()
+    assert row.phone_e164 == "+5544999998888"
+    assert row.reply_to == "554499998888"
+
+
+async def test_status_callback_updates_the_outbound_row(service: Service, sandbox: Any) -> None:
+    await service.post_zapi(received_text(text="bom dia"))
+    sent = await wait_for(sandbox.sent_texts)
+    response = await service.post_zapi(message_status(ids=[sent[0]["messageId"]], status="READ"))
+    assert response.json() == {"status": "ignored"}
+    from seleto_agent.db.tables import outbound_messages
+
+    async with service.runtime.engine.connect() as conn:
+        row = (await conn.execute(select(outbound_messages))).one()
+    assert row.delivery_status == "READ"
+
+
+async def test_voice_note_is_accepted_with_its_kind(service: Service) -> None:
+    response = await service.post_zapi(received_audio())
+    assert response.json() == {"status": "accepted"}
+    assert await count_events(service, content_kind="audio") == 1
