@@ -22,10 +22,10 @@ from sqlalchemy.engine import make_url
 
 from seleto_agent.app import create_app
 from seleto_agent.db.engine import create_engine
-from seleto_agent.db.migrate import migrate
 from seleto_agent.db.tables import metadata
 from seleto_agent.runtime import Runtime, build_runtime
 from seleto_agent.sandbox.app import create_sandbox_app
+from seleto_agent.services.schema import migrate_all
 from seleto_agent.settings import PROJECT_ROOT, Settings
 
 os.environ.setdefault("AGNO_TELEMETRY", "false")
@@ -54,7 +54,7 @@ def postgres_url() -> Iterator[str]:
 
     async def _migrate() -> None:
         engine = create_engine(url)
-        await migrate(engine, PROJECT_ROOT / "supabase" / "migrations")
+        await migrate_all(engine, PROJECT_ROOT / "supabase" / "migrations")
         await engine.dispose()
 
     asyncio.run(_migrate())
@@ -85,7 +85,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
         async def _migrate() -> None:
             engine = create_engine(url)
-            await migrate(engine, PROJECT_ROOT / "supabase" / "migrations")
+            await migrate_all(engine, PROJECT_ROOT / "supabase" / "migrations")
             await engine.dispose()
 
         asyncio.run(_migrate())
@@ -185,10 +185,14 @@ class Service:
     runtime: Runtime
     client: httpx.AsyncClient
 
-    async def post_zapi(self, body: dict[str, Any] | bytes, token: str = WEBHOOK_TOKEN) -> httpx.Response:
+    async def post_zapi(
+        self, body: dict[str, Any] | bytes, token: str = WEBHOOK_TOKEN
+    ) -> httpx.Response:
         if isinstance(body, bytes):
             return await self.client.post(
-                f"/webhooks/zapi/{token}", content=body, headers={"content-type": "application/json"}
+                f"/webhooks/zapi/{token}",
+                content=body,
+                headers={"content-type": "application/json"},
             )
         return await self.client.post(f"/webhooks/zapi/{token}", json=body)
 
@@ -197,9 +201,7 @@ class Service:
 
 
 @pytest.fixture
-async def service_factory(
-    database_url: str, sandbox: Sandbox
-) -> AsyncIterator[Any]:
+async def service_factory(database_url: str, sandbox: Sandbox) -> AsyncIterator[Any]:
     """Start the app (lifespan included, so the embedded worker runs) with setting overrides."""
     stack: list[Any] = []
 

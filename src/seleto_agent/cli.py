@@ -89,11 +89,11 @@ async def _worker(settings: Settings, _args: argparse.Namespace) -> int:
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from seleto_agent.db.engine import create_engine
-    from seleto_agent.db.migrate import migrate
+    from seleto_agent.services.schema import migrate_all
 
     engine = create_engine(settings.database_url)
     try:
-        applied = await migrate(engine, settings.migrations_dir)
+        applied = await migrate_all(engine, settings.migrations_dir)
     finally:
         await engine.dispose()
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))

@@ -62,7 +62,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         timeout=httpx.Timeout(settings.zapi_timeout_seconds, connect=5.0),
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
     )
-    prompt = load_prompt()
+    prompt = load_prompt(settings.prompt_file)
     agent = build_agent(
         settings, db=build_agent_db(engine), prompt=prompt, model=build_model(settings)
     )

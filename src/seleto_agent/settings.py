@@ -86,6 +86,8 @@ class Settings(BaseSettings):
 
     # Where `migrate` finds the SQL files; the default is the repository's folder.
     migrations_dir: Path = PROJECT_ROOT / "supabase" / "migrations"
+    # The versioned system prompt the agent runs with.
+    prompt_file: Path = PROJECT_ROOT / "prompts" / "sp_agente_v1.xml"
 
     business_hours_file: Path = Path("config/business_hours.yaml")
     human_idle_resume_hours: float = 0.0

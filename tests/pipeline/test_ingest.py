@@ -111,15 +111,18 @@ async def test_received_callbacks_that_start_no_turn_are_ignored(
     [
         {"type": "PresenceChatCallback", "phone": "5544999999999", "status": "AVAILABLE",
          "lastSeen": None, "instanceId": "SANDBOX-INSTANCE"},
-        {"type": "DisconnectedCallback", "momment": 1580163342, "error": "Device has been disconnected",
-         "disconnected": True, "instanceId": "SANDBOX-INSTANCE"},
+        {"type": "DisconnectedCallback", "momment": 1580163342,
+         "error": "Device has been disconnected", "disconnected": True,
+         "instanceId": "SANDBOX-INSTANCE"},
         {"type": "ConnectedCallback", "connected": True, "momment": 26151515154,
          "instanceId": "SANDBOX-INSTANCE", "phone": "554499999999"},
         {"type": "SomethingNewCallback", "instanceId": "SANDBOX-INSTANCE"},
         {"no_type": True},
     ],
 )  # fmt: skip
-async def test_other_callbacks_are_recorded_and_ignored(service: Service, body: dict[str, Any]) -> None:
+async def test_other_callbacks_are_recorded_and_ignored(
+    service: Service, body: dict[str, Any]
+) -> None:
     response = await service.post_zapi(body)
     assert response.json() == {"status": "ignored"}
     assert await count_events(service, status="ignored") == 1

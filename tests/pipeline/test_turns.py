@@ -61,7 +61,9 @@ async def test_burst_of_three_messages_is_one_turn_that_sees_all_three(
     await wait_for(lambda: _all_done(service))
     requests = sandbox.state()["model"]["requests"]
     assert len(requests) == 1
-    assert user_messages(requests[0])[-1] == "oi\nsou da Casa de Carnes Silva\nqueria saber da FB300"
+    assert (
+        user_messages(requests[0])[-1] == "oi\nsou da Casa de Carnes Silva\nqueria saber da FB300"
+    )
     assert len(sandbox.sent_texts()) == 1
 
 

@@ -51,3 +51,10 @@ def build_agent(settings: Settings, *, db: AsyncBaseDb, prompt: Prompt, model: O
         markdown=False,
         telemetry=False,
     )
+
+
+async def provision_agent_tables(engine: AsyncEngine) -> None:
+    """Create Agno's tables up front: lazy creation on first write races between workers."""
+    db = build_agent_db(engine)
+    # The same call AgentOS makes in its lifespan; idempotent.
+    await db._create_all_tables()

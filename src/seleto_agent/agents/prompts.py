@@ -6,10 +6,6 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from seleto_agent.settings import PROJECT_ROOT
-
-DEFAULT_PROMPT = PROJECT_ROOT / "prompts" / "sp_agente_v1.xml"
-
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
@@ -26,7 +22,7 @@ class PromptError(ValueError):
     pass
 
 
-def load_prompt(path: Path = DEFAULT_PROMPT) -> Prompt:
+def load_prompt(path: Path) -> Prompt:
     """Each top-level element becomes one instruction; `<regras>` children become one each."""
     root = ET.parse(path).getroot()  # noqa: S314 - trusted file shipped with the code
     prompt_id, version = root.get("id"), root.get("version")

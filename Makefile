@@ -1,0 +1,38 @@
+# Two commands after a fresh clone: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+export AGNO_TELEMETRY := false
+
+.PHONY: install run test demo bench eval lint format
+
+# uv comes from PyPI when missing (a fresh machine has nothing else).
+$(UV):
+	python3 -m pip install --user --quiet uv
+
+install: $(UV)
+	$(UV) sync --frozen
+
+run: install
+	mkdir -p var
+	$(UV) run seleto-agent migrate
+	$(UV) run seleto-agent serve --port $(PORT)
+
+test: install
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(UV) run pytest
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+format: install
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+demo: install
+	$(UV) run python -m seleto_agent.demo
+
+bench: install
+	$(UV) run python bench/run_all.py

@@ -1,0 +1,50 @@
+"""Builds the sandbox FastAPI app: every simulator on one port, at the real services' paths.
+
+TEST/SANDBOX ONLY. Add a simulator by writing `build_<name>_router(ctx) -> APIRouter` and listing
+it in `ROUTER_FACTORIES` (plus a state section in `state.py` if it records anything).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from seleto_agent.sandbox.config import SandboxConfig
+from seleto_agent.sandbox.context import SandboxContext
+from seleto_agent.sandbox.control import build_control_router
+from seleto_agent.sandbox.model import build_model_router
+from seleto_agent.sandbox.zapi import build_zapi_router
+from seleto_agent.sandbox.zapi_control import build_zapi_control_router
+
+RouterFactory = Callable[[SandboxContext], APIRouter]
+
+ROUTER_FACTORIES: tuple[RouterFactory, ...] = (
+    build_control_router,
+    build_zapi_router,
+    build_zapi_control_router,
+    build_model_router,
+)
+
+__all__ = ["SandboxConfig", "create_sandbox_app"]
+
+
+def create_sandbox_app(config: SandboxConfig | None = None) -> FastAPI:
+    ctx = SandboxContext.create(config or SandboxConfig())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await ctx.zapi_emitter.cancel_pending()
+
+    app = FastAPI(
+        title="seleto-agent sandbox (TEST ONLY)",
+        description="Local simulators of Z-API and an OpenAI-compatible scripted model.",
+        lifespan=lifespan,
+    )
+    for factory in ROUTER_FACTORIES:
+        app.include_router(factory(ctx))
+    # Exposed for tests and tooling that run in the same process.
+    app.state.sandbox = ctx
+    return app

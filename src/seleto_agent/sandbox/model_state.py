@@ -1,0 +1,102 @@
+"""In-memory state of the scripted model (TEST/SANDBOX ONLY): requests, script queue, faults."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from seleto_agent.sandbox.model_replies import ScriptedReply
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFaults:
+    fail_next: int = 0
+    fail_always: bool = False
+    status: int = 500
+    delay_seconds: float = 0.0
+    delay_next: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """What to do to one request, decided atomically when it arrives."""
+
+    delay_seconds: float = 0.0
+    fail_status: int | None = None
+
+
+class ModelState:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[JsonDict] = []
+        self._script: deque[ScriptedReply] = deque()
+        self._faults = ModelFaults()
+        # Counters survive resets so ids stay unique for the life of the process.
+        self._completion_counter = 0
+        self._tool_call_counter = 0
+
+    def reset(self, *, clear_webhooks: bool) -> None:
+        del clear_webhooks  # the model has no webhooks
+        with self._lock:
+            self._requests.clear()
+            self._script.clear()
+            self._faults = ModelFaults()
+
+    def snapshot(self) -> JsonDict:
+        with self._lock:
+            return {
+                "requests_count": len(self._requests),
+                "requests": list(self._requests),
+                "script": [reply.model_dump() for reply in self._script],
+                "faults": asdict(self._faults),
+            }
+
+    def record_request(self, body: JsonDict) -> None:
+        with self._lock:
+            self._requests.append(body)
+
+    def push_script(self, replies: list[ScriptedReply]) -> int:
+        with self._lock:
+            self._script.extend(replies)
+            return len(self._script)
+
+    def pop_scripted(self) -> ScriptedReply | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+    def next_completion_id(self) -> str:
+        with self._lock:
+            self._completion_counter += 1
+            return f"chatcmpl-{self._completion_counter}"
+
+    def next_tool_call_id(self) -> str:
+        with self._lock:
+            self._tool_call_counter += 1
+            return f"call_{self._tool_call_counter}"
+
+    @property
+    def faults(self) -> ModelFaults:
+        with self._lock:
+            return self._faults
+
+    def update_faults(self, **changes: Any) -> ModelFaults:
+        with self._lock:
+            self._faults = replace(self._faults, **changes)
+            return self._faults
+
+    def take_fault_plan(self) -> FaultPlan:
+        """Consume one unit of `delay_next` / `fail_next` for the request being served."""
+        with self._lock:
+            faults = self._faults
+            delay = faults.delay_seconds if faults.delay_next > 0 else 0.0
+            failing = faults.fail_always or faults.fail_next > 0
+            self._faults = replace(
+                faults,
+                delay_next=max(faults.delay_next - 1, 0),
+                fail_next=max(faults.fail_next - 1, 0),
+            )
+            return FaultPlan(delay_seconds=delay, fail_status=faults.status if failing else None)

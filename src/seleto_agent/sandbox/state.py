@@ -1,0 +1,36 @@
+"""Whole-sandbox state: one section per simulated service, all resettable together.
+
+A new simulator (Chatwoot, PipeRun, Meta) adds its own section class implementing
+`ServiceState` and registers it in `SandboxState.sections`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from seleto_agent.sandbox.model_state import ModelState
+from seleto_agent.sandbox.zapi_state import ZapiState
+
+JsonDict = dict[str, Any]
+
+
+class ServiceState(Protocol):
+    def reset(self, *, clear_webhooks: bool) -> None: ...
+
+    def snapshot(self) -> JsonDict: ...
+
+
+class SandboxState:
+    def __init__(self) -> None:
+        self.zapi = ZapiState()
+        self.model = ModelState()
+
+    def sections(self) -> dict[str, ServiceState]:
+        return {"zapi": self.zapi, "model": self.model}
+
+    def reset(self, *, clear_webhooks: bool = False) -> None:
+        for section in self.sections().values():
+            section.reset(clear_webhooks=clear_webhooks)
+
+    def snapshot(self) -> JsonDict:
+        return {name: section.snapshot() for name, section in self.sections().items()}

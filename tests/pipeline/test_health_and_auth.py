@@ -1,0 +1,102 @@
+"""Readiness, metrics and the access rules of each route family."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from seleto_agent.app import create_app
+from seleto_agent.runtime import build_runtime
+from tests.conftest import Sandbox, Service, make_settings
+
+
+async def _request(app: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        return await c.request(method, path, **kwargs)
+
+
+async def test_healthz_readyz_and_metrics_answer(service: Service) -> None:
+    assert (await service.client.get("/healthz")).json() == {"status": "ok"}
+    assert (await service.client.get("/readyz")).json() == {"status": "ready"}
+    metrics = await service.client.get("/metrics")
+    assert "seleto_webhooks_total" in metrics.text
+
+
+async def test_readyz_is_503_when_the_database_is_down(sandbox: Sandbox) -> None:
+    settings = make_settings(
+        "postgresql://postgres@127.0.0.1:1/nowhere", sandbox.url, worker_embedded=False
+    )
+    runtime = build_runtime(settings)
+    try:
+        response = await _request(create_app(runtime), "GET", "/readyz")
+    finally:
+        await runtime.engine.dispose()
+        await runtime.http.aclose()
+    assert response.status_code == 503
+    assert "database unavailable" in response.json()["reason"]
+
+
+async def test_readyz_is_503_before_migrations(sandbox: Sandbox, tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'fresh.db'}", sandbox.url)
+    runtime = build_runtime(settings)
+    try:
+        response = await _request(create_app(runtime), "GET", "/readyz")
+    finally:
+        await runtime.engine.dispose()
+        await runtime.http.aclose()
+    assert response.status_code == 503
+
+
+async def test_admin_requires_the_bearer_token(service: Service) -> None:
+    assert (await service.client.get("/admin/events")).status_code == 401
+    wrong = await service.client.get("/admin/events", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "Unauthorized"
+    ok = await service.client.get("/admin/events", headers=service.admin_headers())
+    assert ok.json() == {"items": [], "next_cursor": None}
+
+
+async def test_admin_is_503_when_no_admin_token_is_set(service_factory: Any) -> None:
+    service: Service = await service_factory(admin_token=None)
+    response = await service.client.get("/admin/events", headers={"Authorization": "Bearer x"})
+    assert response.status_code == 503
+    assert response.json()["error"] == "NotConfigured"
+
+
+async def test_agentos_routes_need_the_os_key_while_ours_stay_public(service_factory: Any) -> None:
+    service: Service = await service_factory(os_security_key="os-key")
+    assert (await service.client.get("/agents")).status_code == 401
+    listed = await service.client.get("/agents", headers={"Authorization": "Bearer os-key"})
+    assert listed.status_code == 200
+    assert [a["id"] for a in listed.json()] == ["seleto-sdr"]
+    assert (await service.client.get("/healthz")).status_code == 200
+    assert (await service.client.get("/readyz")).status_code == 200
+    assert (await service.client.post("/webhooks/zapi/wrong", json={})).status_code == 401
+
+
+async def test_admin_event_pages_with_a_cursor(service: Service) -> None:
+    from tests.factories import received_text
+
+    for _ in range(5):
+        await service.post_zapi(received_text(fromMe=True))
+    headers = service.admin_headers()
+    first = (await service.client.get("/admin/events?limit=2", headers=headers)).json()
+    assert [i["id"] for i in first["items"]] == [5, 4]
+    second = (
+        await service.client.get(
+            f"/admin/events?limit=2&cursor={first['next_cursor']}", headers=headers
+        )
+    ).json()
+    assert [i["id"] for i in second["items"]] == [3, 2]
+    assert first["items"][0]["phone"] == "wa:+55 44 9****-9999"
+    bad = await service.client.get("/admin/events?cursor=zzz", headers=headers)
+    assert bad.status_code == 400
+
+
+async def test_unknown_event_replay_is_404(service: Service) -> None:
+    response = await service.client.post(
+        "/admin/events/999/replay", headers=service.admin_headers()
+    )
+    assert response.status_code == 404
