@@ -14,8 +14,20 @@ import structlog
 
 from seleto_agent.observability.redaction import RedactPII
 
-# Third-party loggers that log request URLs or message bodies at INFO.
-_QUIET_LOGGERS = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "agno": logging.WARNING}
+# Third-party loggers that log request URLs, SQL parameters or message bodies below WARNING.
+_QUIET_LOGGERS = {
+    name: logging.WARNING
+    for name in (
+        "httpx",
+        "httpcore",
+        "agno",
+        "aiosqlite",
+        "sqlalchemy",
+        "psycopg",
+        "openai",
+        "asyncio",
+    )
+}
 
 
 def configure_logging(*, level: str, fmt: str, pii_key: bytes) -> None:
@@ -51,8 +63,8 @@ def configure_logging(*, level: str, fmt: str, pii_key: bytes) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for name, quiet_level in _QUIET_LOGGERS.items():
-        logging.getLogger(name).setLevel(max(quiet_level, root.level))
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # Our own access log (api/middleware.py) replaces uvicorn's, whose paths hold webhook tokens.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
@@ -26,7 +27,13 @@ class ZApiError(WhatsAppError):
 
 
 class ZApiUnavailable(ZApiError):
-    """5xx, 429 or a network failure: worth retrying."""
+    """5xx, 429 or a network failure: worth retrying (after `retry_after` seconds if given)."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
 
 
 class ZApiNotConnected(ZApiError):
@@ -45,6 +52,8 @@ class ZApiRejected(ZApiError):
     retryable = False
 
 
+# A longer Retry-After is left to the worker's backoff instead of holding the turn.
+_MAX_RETRY_AFTER_SECONDS = 5.0
 # Quick in-call retries ride out a blip; longer outages are the worker's backoff's job.
 _IN_CALL_ATTEMPTS = 3
 
@@ -79,10 +88,18 @@ class ZApiClient:
         response = await self._http.get(f"{self._root}/status", headers=self._headers)
         return _checked(response)
 
+    def _wait(self, state: RetryCallState) -> float:
+        """Honour a 429's Retry-After (bounded by the lease budget), else jittered backoff."""
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ZApiUnavailable) and exc.retry_after is not None:
+            return min(exc.retry_after, _MAX_RETRY_AFTER_SECONDS)
+        backoff = wait_exponential_jitter(multiplier=0.2, max=self._wait_max)
+        return float(backoff(state))
+
     async def _post(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(_IN_CALL_ATTEMPTS),
-            wait=wait_exponential_jitter(multiplier=0.2, max=self._wait_max),
+            wait=self._wait,
             retry=retry_if_exception(lambda exc: isinstance(exc, ZApiUnavailable)),
             reraise=True,
         )
@@ -107,7 +124,9 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
         body = response.json()
         return body if isinstance(body, dict) else {}
     if status == 429 or status >= 500:
-        raise ZApiUnavailable(f"HTTP {status}: {error}", status_code=status)
+        raise ZApiUnavailable(
+            f"HTTP {status}: {error}", status_code=status, retry_after=_retry_after(response)
+        )
     lowered = error.lower()
     if "not connected" in lowered or "restore the session" in lowered:
         raise ZApiNotConnected(error, status_code=status)
@@ -115,6 +134,14 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
     if status in (401, 403) or "not allowed" in lowered or "instance not found" in lowered:
         raise ZApiBadToken(f"HTTP {status}: {error}", status_code=status)
     raise ZApiRejected(f"HTTP {status}: {error}", status_code=status)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
 
 
 def _error_text(response: httpx.Response) -> str:
