@@ -32,7 +32,7 @@ format: install
 	$(UV) run ruff format .
 
 demo: install
-	$(UV) run python -m seleto_agent.demo
+	$(UV) run python -m seleto_agent.sandbox.demo
 
 bench: install
 	$(UV) run python bench/run_all.py

@@ -101,7 +101,7 @@ async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 async def _events(settings: Settings, args: argparse.Namespace) -> int:
-    from seleto_agent.api.admin import event_item
+    from seleto_agent.api.views import event_item
     from seleto_agent.db.engine import create_engine
     from seleto_agent.db.repositories.events import EventRepository
     from seleto_agent.domain.events import EventStatus

@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 
 from seleto_agent.api.deps import RuntimeDep, check_token
 from seleto_agent.api.errors import InvalidPayload, NotConfigured, NotFound
+from seleto_agent.api.views import event_item
 from seleto_agent.db.repositories.audit import AuditRepository
 from seleto_agent.db.repositories.conversations import ConversationRepository
-from seleto_agent.db.repositories.events import EventRecord, EventRepository
+from seleto_agent.db.repositories.events import EventRepository
 from seleto_agent.db.repositories.leads import LeadRepository
 from seleto_agent.domain.conversation import ConversationOwner
 from seleto_agent.domain.events import EventStatus
@@ -38,21 +39,6 @@ def require_admin(request: Request, runtime: RuntimeDep) -> Runtime:
 
 AdminDep = Annotated[Runtime, Depends(require_admin)]
 router = APIRouter(prefix="/admin")
-
-
-def event_item(event: EventRecord) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "provider": event.provider,
-        "type": event.event_type,
-        "status": event.status.value,
-        "phone": mask_conversation_key(event.conversation_key) if event.conversation_key else None,
-        "message_id": event.message_id,
-        "attempts": event.attempts,
-        "last_error": event.last_error,
-        "received_at": event.received_at.isoformat(),
-        "updated_at": event.updated_at.isoformat(),
-    }
 
 
 @router.get("/events")

@@ -1,0 +1,140 @@
+"""`make demo`: a scripted WhatsApp conversation through the real service and the sandbox.
+
+SIMULATION: the lead is scripted, Z-API is the local simulator and the model is the sandbox's
+scripted stand-in (no AI). What is real is the service: webhook, storage, worker, agent
+pipeline, Z-API client and admin API, talking over HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from seleto_agent.sandbox.app import create_sandbox_app
+from seleto_agent.sandbox.config import SandboxConfig
+
+LEAD_PHONE = "5511987654321"
+# Throwaway credentials of a local simulation, not secrets.
+WEBHOOK_TOKEN = "demo-webhook-token"  # noqa: S105
+ADMIN_TOKEN = "demo-admin-token"  # noqa: S105
+SCRIPT = (
+    "oi, vi a formadora de hambúrguer de vocês",
+    "sou o Carlos, da Casa de Carnes Silva",
+    "fazemos uns 2000 hambúrgueres por dia, aqui em Campinas/SP",
+)
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:
+        return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(app: Any, port: int) -> _Server:
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    return server
+
+
+async def _wait_for_reply(sandbox: httpx.AsyncClient, count: int) -> str:
+    for _ in range(300):
+        sent = [
+            s
+            for s in (await sandbox.get("/_sandbox/state")).json()["zapi"]["sent"]
+            if s["endpoint"] == "send-text" and s["status_code"] == 200
+        ]
+        if len(sent) >= count:
+            return str(sent[count - 1]["message"])
+        await asyncio.sleep(0.1)
+    raise RuntimeError("no reply within 30 s")
+
+
+async def _play(sandbox_url: str, service_url: str, config: SandboxConfig) -> None:
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as sandbox:
+        root = f"/instances/{config.zapi_instance_id}/token/{config.zapi_instance_token}"
+        registered = await sandbox.put(
+            f"{root}/update-every-webhooks",
+            json={"value": f"{service_url}/webhooks/zapi/{WEBHOOK_TOKEN}"},
+            headers={"Client-Token": config.zapi_client_token},
+        )
+        registered.raise_for_status()
+        print("=" * 72)
+        print("SIMULATION — scripted lead, simulated Z-API, scripted model (no AI)")
+        print("=" * 72)
+        for number, text in enumerate(SCRIPT, start=1):
+            print(f"\nLead ({LEAD_PHONE[:4]}…{LEAD_PHONE[-4:]}): {text}")
+            await sandbox.post("/_sandbox/zapi/inbound", json={"phone": LEAD_PHONE, "text": text})
+            print(f"Seleto (bot): {await _wait_for_reply(sandbox, number)}")
+    async with httpx.AsyncClient(base_url=service_url, timeout=10) as service:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        events = (await service.get("/admin/events?limit=20", headers=headers)).json()["items"]
+        state = (await service.get(f"/admin/conversations/{LEAD_PHONE}", headers=headers)).json()
+    print("\n--- Stored events (GET /admin/events) ---")
+    for event in reversed(events):
+        print(f"#{event['id']:<3} {event['type']:<22} {event['status']:<8} {event['phone']}")
+    print("\n--- Conversation (GET /admin/conversations/{phone}) ---")
+    print(f"owner={state['owner']} session={state['session_id']}")
+    print(f"lead slots: {state['lead']}")
+    print(f"CRM ids: {state['crm']} (PipeRun sync is not part of this release)")
+
+
+def main() -> None:
+    from seleto_agent.app import create_app
+    from seleto_agent.db.engine import create_engine
+    from seleto_agent.observability.logging import configure_logging
+    from seleto_agent.runtime import build_runtime
+    from seleto_agent.services.schema import migrate_all
+    from seleto_agent.settings import Settings
+
+    configure_logging(level="ERROR", fmt="console", pii_key=b"demo")
+    sandbox_port, service_port = _free_port(), _free_port()
+    config = SandboxConfig(public_base_url=f"http://127.0.0.1:{sandbox_port}")
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(
+            _env_file=None,
+            database_url=f"sqlite:///{Path(folder) / 'demo.db'}",
+            admin_token=ADMIN_TOKEN,
+            zapi_base_url=sandbox_url,
+            zapi_instance_id=config.zapi_instance_id,
+            zapi_instance_token=config.zapi_instance_token,
+            zapi_client_token=config.zapi_client_token,
+            zapi_webhook_token=WEBHOOK_TOKEN,
+            openai_base_url=f"{sandbox_url}/v1",
+            openai_api_key="sandbox-scripted-model",
+            openai_model="sandbox-scripted",
+            debounce_seconds=0.3,
+            log_level="ERROR",
+        )
+        engine = create_engine(settings.database_url)
+        asyncio.run(migrate_all(engine, settings.migrations_dir))
+        asyncio.run(engine.dispose())
+        _start(create_sandbox_app(config), sandbox_port)
+        service = _start(create_app(build_runtime(settings)), service_port)
+        try:
+            asyncio.run(_play(sandbox_url, f"http://127.0.0.1:{service_port}", config))
+        finally:
+            service.should_exit = True
+            time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    main()

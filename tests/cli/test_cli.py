@@ -1,0 +1,85 @@
+"""The `seleto-agent` command as operators run it (a real process, a real database)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from seleto_agent.db.engine import create_engine
+from seleto_agent.db.repositories.events import EventRepository, NewEvent
+from seleto_agent.domain.events import EventStatus
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "LOG_LEVEL": "WARNING", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "seleto_agent.cli", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _insert_dead_event(database_url: str) -> int:
+    async def _insert() -> int:
+        engine = create_engine(database_url)
+        now = datetime.now(UTC)
+        async with engine.begin() as conn:
+            repo = EventRepository(conn)
+            event_id = await repo.insert_unique(
+                NewEvent(
+                    provider="zapi",
+                    instance_id="I",
+                    message_id="M-1",
+                    event_type="ReceivedCallback",
+                    payload=b"{}",
+                    status=EventStatus.RECEIVED,
+                    received_at=now,
+                    conversation_key="wa:+5511987654321",
+                )
+            )
+            assert event_id is not None
+            await repo.mark_dead(event_id, error="AgentRunFailed: test", now=now)
+        await engine.dispose()
+        return event_id
+
+    return asyncio.run(_insert())
+
+
+def test_migrate_list_and_replay_dead_events(database_url: str) -> None:
+    migrated = run_cli("migrate", DATABASE_URL=database_url)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "applied 0 migration(s)" in migrated.stdout
+    event_id = _insert_dead_event(database_url)
+
+    listed = run_cli("events", "list", "--status", "dead", DATABASE_URL=database_url)
+    assert listed.returncode == 0, listed.stderr
+    items = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [i["id"] for i in items] == [event_id]
+    assert items[0]["phone"] == "wa:+55 11 9****-4321"
+
+    dry = run_cli("events", "replay", "--status", "dead", "--dry-run", DATABASE_URL=database_url)
+    assert json.loads(dry.stdout)["queued"] == [event_id]
+    still_dead = run_cli("events", "list", "--status", "dead", DATABASE_URL=database_url)
+    assert still_dead.stdout.strip()
+
+    replayed = run_cli("events", "replay", str(event_id), "999999", DATABASE_URL=database_url)
+    body = json.loads(replayed.stdout)
+    assert body["queued"] == [event_id]
+    assert body["not_found"] == [999999]
+    assert replayed.returncode == 1
+    after = run_cli("events", "list", "--status", "received", DATABASE_URL=database_url)
+    assert json.loads(after.stdout.splitlines()[0])["attempts"] == 0
+
+
+def test_prod_without_secrets_exits_naming_them() -> None:
+    result = run_cli("serve", APP_ENV="prod", ADMIN_TOKEN="", OPENAI_API_KEY="")
+    assert result.returncode == 2
+    assert "OPENAI_API_KEY" in result.stderr
+    assert "ZAPI_WEBHOOK_TOKEN" in result.stderr
