@@ -129,3 +129,34 @@ async def test_worker_killed_mid_turn_is_taken_over_with_one_reply(
         row = (await conn.execute(select(inbound_events))).one()
     assert row.status == "done"
     assert row.attempts == 2
+
+
+async def test_a_worker_that_lost_its_lease_writes_and_sends_nothing(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from seleto_agent.db.repositories.conversations import ConversationRepository
+    from seleto_agent.db.tables import conversations, outbound_messages
+
+    service: Service = await service_factory(worker_embedded=False)
+    await service.post_zapi(received_text(text="oi"))
+    engine = service.runtime.engine
+    processor = service.runtime.worker._processor
+    key = "wa:+5544999999999"
+    until = datetime.now(UTC) + timedelta(seconds=30)
+    async with engine.begin() as conn:
+        assert await ConversationRepository(conn).try_acquire_lease(
+            key, owner="worker-a", until=until, now=datetime.now(UTC)
+        )
+    claimed = await processor.claim(key, lease_owner="worker-a", lease_until=until)
+    assert claimed is not None
+    async with engine.begin() as conn:  # worker-a stalled; its lease went to worker-b
+        await conn.execute(update(conversations).values(lease_owner="worker-b"))
+    await processor.process(claimed)
+    assert sandbox.sent_texts() == []
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(outbound_messages))).first() is None
+        assert (await conn.execute(select(inbound_events.c.status))).scalar_one() == "processing"

@@ -34,8 +34,13 @@ class RetryPolicy:
     max_seconds: float
 
 
+class LeaseLost(Exception):
+    """Another worker took the phone over (our lease expired); it owns these events now."""
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedTurn:
+    lease_owner: str
     conversation: ConversationRecord
     events: list[EventRecord]
     # Replies already written by an earlier attempt, by the turn id they answer.
@@ -60,7 +65,9 @@ class TurnProcessor:
         self._outbound = outbound
         self._retry = retry
 
-    async def claim(self, key: str, *, lease_until: datetime) -> ClaimedTurn | None:
+    async def claim(
+        self, key: str, *, lease_owner: str, lease_until: datetime
+    ) -> ClaimedTurn | None:
         """Start an attempt on the phone's pending events (None when there are none)."""
         now = datetime.now(UTC)
         async with self._engine.begin() as conn:
@@ -73,12 +80,18 @@ class TurnProcessor:
             await EventRepository(conn).start_processing(
                 [e.id for e in events], lease_until=lease_until, now=now
             )
-        return ClaimedTurn(conversation=conversation, events=events, answered=answered)
+        return ClaimedTurn(
+            lease_owner=lease_owner, conversation=conversation, events=events, answered=answered
+        )
 
     async def process(self, claimed: ClaimedTurn) -> None:
         started = time.perf_counter()
         try:
             outcome = await self._process(claimed)
+        except LeaseLost:
+            log.warning("turn.lease_lost", conversation_id=claimed.conversation.id)
+            TURNS.labels("lease_lost").inc()
+            return
         except (AgentRunFailed, WhatsAppError) as exc:
             await self._fail(claimed.events, exc)
             TURNS.labels("failed").inc()
@@ -128,7 +141,13 @@ class TurnProcessor:
             text=text,
         )
         async with self._engine.begin() as conn:
-            current = await ConversationRepository(conn).get(conversation.conversation_key)
+            conversations = ConversationRepository(conn)
+            # Fencing: a worker whose lease lapsed mid-run must not write a second reply.
+            if not await conversations.holds_lease(
+                conversation.conversation_key, owner=claimed.lease_owner, now=datetime.now(UTC)
+            ):
+                raise LeaseLost(conversation.conversation_key)
+            current = await conversations.get(conversation.conversation_key)
             if current and not bot_may_answer(
                 current.owner, current.paused_until, datetime.now(UTC)
             ):

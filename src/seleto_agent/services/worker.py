@@ -109,7 +109,9 @@ class Worker:
         claimed: ClaimedTurn | None = None
         heartbeat: asyncio.Task[None] | None = None
         try:
-            claimed = await self._processor.claim(key, lease_until=self._lease_until())
+            claimed = await self._processor.claim(
+                key, lease_owner=self.worker_id, lease_until=self._lease_until()
+            )
             if claimed is None:
                 return
             with structlog.contextvars.bound_contextvars(

@@ -86,6 +86,12 @@ class ConversationRepository:
         )
         return result.rowcount == 1
 
+    async def holds_lease(self, key: str, *, owner: str, now: datetime) -> bool:
+        query = select(t.c.id).where(
+            t.c.conversation_key == key, t.c.lease_owner == owner, t.c.lease_expires_at >= now
+        )
+        return (await self._conn.execute(query)).first() is not None
+
     async def release_lease(self, key: str, *, owner: str) -> None:
         await self._conn.execute(
             update(t)
