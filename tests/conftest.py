@@ -42,6 +42,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def migrate_database(url: str) -> None:
+    async def _migrate() -> None:
+        engine = create_engine(url)
+        try:
+            await migrate_all(engine, PROJECT_ROOT / "supabase" / "migrations")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_migrate())
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh database on the test server for this run, dropped at the end."""
@@ -51,13 +62,7 @@ def postgres_url() -> Iterator[str]:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-    async def _migrate() -> None:
-        engine = create_engine(url)
-        await migrate_all(engine, PROJECT_ROOT / "supabase" / "migrations")
-        await engine.dispose()
-
-    asyncio.run(_migrate())
+    migrate_database(url)
     yield url
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
@@ -82,13 +87,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each test using this runs twice: on a SQLite file and on the real Postgres."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'seleto.db'}"
-
-        async def _migrate() -> None:
-            engine = create_engine(url)
-            await migrate_all(engine, PROJECT_ROOT / "supabase" / "migrations")
-            await engine.dispose()
-
-        asyncio.run(_migrate())
+        migrate_database(url)
         return url
     url = request.getfixturevalue("postgres_url")
     _truncate_postgres(url)

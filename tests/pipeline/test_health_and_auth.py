@@ -9,12 +9,19 @@ import httpx
 
 from seleto_agent.app import create_app
 from seleto_agent.runtime import build_runtime
+from seleto_agent.settings import Settings
 from tests.conftest import Sandbox, Service, make_settings
 
 
-async def _request(app: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        return await c.request(method, path, **kwargs)
+async def readyz_without_lifespan(settings: Settings) -> httpx.Response:
+    runtime = build_runtime(settings)
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get("/readyz")
+    finally:
+        await runtime.engine.dispose()
+        await runtime.http.aclose()
 
 
 async def test_healthz_readyz_and_metrics_answer(service: Service) -> None:
@@ -28,24 +35,14 @@ async def test_readyz_is_503_when_the_database_is_down(sandbox: Sandbox) -> None
     settings = make_settings(
         "postgresql://postgres@127.0.0.1:1/nowhere", sandbox.url, worker_embedded=False
     )
-    runtime = build_runtime(settings)
-    try:
-        response = await _request(create_app(runtime), "GET", "/readyz")
-    finally:
-        await runtime.engine.dispose()
-        await runtime.http.aclose()
+    response = await readyz_without_lifespan(settings)
     assert response.status_code == 503
     assert "database unavailable" in response.json()["reason"]
 
 
 async def test_readyz_is_503_before_migrations(sandbox: Sandbox, tmp_path: Path) -> None:
     settings = make_settings(f"sqlite:///{tmp_path / 'fresh.db'}", sandbox.url)
-    runtime = build_runtime(settings)
-    try:
-        response = await _request(create_app(runtime), "GET", "/readyz")
-    finally:
-        await runtime.engine.dispose()
-        await runtime.http.aclose()
+    response = await readyz_without_lifespan(settings)
     assert response.status_code == 503
 
 

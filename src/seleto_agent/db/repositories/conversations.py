@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from seleto_agent.db.dialect import insert_for
 from seleto_agent.db.tables import conversations as t
 from seleto_agent.domain.conversation import ConversationOwner
 
@@ -36,8 +36,7 @@ class ConversationRepository:
         self, *, key: str, phone_e164: str | None, reply_to: str, session_id: str, now: datetime
     ) -> None:
         """Create the conversation on first contact; remember the id to reply to."""
-        insert_fn = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
-        statement = insert_fn(t).values(
+        statement = insert_for(self._conn, t).values(
             conversation_key=key,
             phone_e164=phone_e164,
             reply_to=reply_to,

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from seleto_agent.db.dialect import insert_for
 from seleto_agent.db.tables import inbound_events as t
 from seleto_agent.domain.events import PENDING_STATUSES, EventStatus
 
@@ -80,10 +80,8 @@ class EventRepository:
             "next_attempt_at": event.received_at,
             "updated_at": event.received_at,
         }
-        dialect = self._conn.dialect.name
-        insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
-            insert_fn(t)
+            insert_for(self._conn, t)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["provider", "instance_id", "message_id"])
             .returning(t.c.id)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from seleto_agent.db.dialect import insert_for
 from seleto_agent.db.tables import outbound_messages as t
 from seleto_agent.domain.events import OutboundStatus
 
@@ -47,9 +47,8 @@ class OutboundRepository:
         now: datetime,
     ) -> OutboundRecord:
         """The row for `key`: created now, or the one an earlier attempt already wrote."""
-        insert_fn = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
         await self._conn.execute(
-            insert_fn(t)
+            insert_for(self._conn, t)
             .values(
                 idempotency_key=key,
                 provider=provider,
