@@ -52,6 +52,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     base.include_router(zapi.router)
     base.include_router(admin.router)
 
+    if runtime.settings.os_security_key is None:
+        log.warning(
+            "agentos.open", hint="set OS_SECURITY_KEY: /agents and /sessions are unauthenticated"
+        )
     agent_os = AgentOS(
         id="seleto-os",
         agents=[runtime.agent],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -37,6 +38,7 @@ def configure_logging(*, level: str, fmt: str, pii_key: bytes) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
+        _drop_color_message,
         RedactPII(pii_key),
     ]
     renderer: Any = (
@@ -70,6 +72,14 @@ def configure_logging(*, level: str, fmt: str, pii_key: bytes) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+
+
+def _drop_color_message(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    # uvicorn duplicates its message with terminal colour codes for its own formatter.
+    event_dict.pop("color_message", None)
+    return event_dict
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
