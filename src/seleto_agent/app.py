@@ -22,7 +22,7 @@ from seleto_agent.api.middleware import RequestContextMiddleware
 from seleto_agent.api.webhooks import zapi
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.runtime import Runtime, closing
-from seleto_agent.settings import secret
+from seleto_agent.settings import AppEnv, secret
 
 log = get_logger(__name__)
 
@@ -45,7 +45,15 @@ def create_app(runtime: Runtime) -> FastAPI:
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker_task
 
-    base = FastAPI(title="seleto-agent", lifespan=lifespan)
+    # The OpenAPI document lists every route (AgentOS's too): not published in production.
+    docs = runtime.settings.app_env is not AppEnv.PROD
+    base = FastAPI(
+        title="seleto-agent",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     base.state.runtime = runtime
     install_error_handlers(base)
     base.include_router(health.router)

@@ -77,6 +77,10 @@ def _serve(settings: Settings, host: str, port: int) -> int:
 async def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     from seleto_agent.runtime import build_runtime, closing
 
+    if settings.worker_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port)
     runtime = build_runtime(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -38,7 +38,12 @@ class MissingSecretsError(RuntimeError):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        # `NAME=` in an env file means "not set", not an empty string (or a crash for ints).
+        env_ignore_empty=True,
     )
 
     app_env: AppEnv = AppEnv.DEV
@@ -100,6 +105,9 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=300.0, gt=0)
 
     worker_embedded: bool = True
+    # A standalone `seleto-agent worker` serves /metrics on this port (0 = off); `serve` has
+    # its own /metrics route.
+    worker_metrics_port: int = 0
     # Turns run concurrently per worker process (each for a different phone).
     worker_concurrency: int = Field(default=8, ge=1)
     # How often an idle worker looks for work; in-process ingestion also wakes it at once.
@@ -158,7 +166,7 @@ class Settings(BaseSettings):
                 "META_VERIFY_TOKEN": self.meta_verify_token,
             }
         missing = [name for name, value in required.items() if not _is_set(value)]
-        if self.log_pii_key.get_secret_value() == "dev-only-log-key":
+        if self.log_pii_key.get_secret_value() in ("", "dev-only-log-key"):
             missing.append("LOG_PII_KEY")
         return missing
 

@@ -44,6 +44,7 @@ async def test_readyz_is_503_before_migrations(sandbox: Sandbox, tmp_path: Path)
     settings = make_settings(f"sqlite:///{tmp_path / 'fresh.db'}", sandbox.url)
     response = await readyz_without_lifespan(settings)
     assert response.status_code == 503
+    assert "migrations not applied" in response.json()["reason"]
 
 
 async def test_admin_requires_the_bearer_token(service: Service) -> None:
@@ -97,3 +98,22 @@ async def test_unknown_event_replay_is_404(service: Service) -> None:
         "/admin/events/999/replay", headers=service.admin_headers()
     )
     assert response.status_code == 404
+
+
+async def test_lid_conversation_can_be_paused_and_read(service: Service) -> None:
+    from tests.factories import received_text
+
+    await service.post_zapi(received_text(phone="65998849469@lid"))
+    headers = service.admin_headers()
+    paused = await service.client.post(
+        "/admin/conversations/lid:65998849469/pause", headers=headers
+    )
+    assert paused.json()["owner"] == "human"
+    state = await service.client.get("/admin/conversations/lid:65998849469", headers=headers)
+    assert state.json()["phone"] == "wa:lid:65998849469"
+
+
+async def test_openapi_is_hidden_in_prod(service_factory: Any) -> None:
+    service: Service = await service_factory(app_env="prod", os_security_key="k")
+    assert (await service.client.get("/openapi.json")).status_code in (401, 404)
+    assert (await service.client.get("/docs")).status_code in (401, 404)

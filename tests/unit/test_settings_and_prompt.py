@@ -34,3 +34,11 @@ def test_prompt_without_version_is_refused(tmp_path: Path) -> None:
     path.write_text('<prompt id="x"><a>texto</a></prompt>')
     with pytest.raises(PromptError):
         load_prompt(path)
+
+
+def test_empty_values_in_the_env_file_mean_unset(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("PIPERUN_PIPELINE_ID=\nLOG_PII_KEY=\nADMIN_TOKEN=\n")
+    settings = Settings(_env_file=env)  # type: ignore[call-arg]
+    assert settings.piperun_pipeline_id is None
+    assert settings.admin_token is None

@@ -115,6 +115,9 @@ async def replay_many(body: ReplayRequest, runtime: AdminDep) -> dict[str, Any]:
 
 
 def _conversation_key(phone: str) -> str:
+    """A phone in any common format, or `lid:<id>` for a sender known only by a @lid."""
+    if phone.startswith("lid:") and phone[4:].isdigit():
+        return f"wa:{phone}"
     e164 = normalise_phone_input(phone)
     if e164 is None:
         raise NotFound("not a known phone number")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from seleto_agent.api.deps import RuntimeDep
 from seleto_agent.db.migrate import MigrationError, pending_versions
@@ -25,21 +26,22 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse | dict[str, str]:
     try:
         async with runtime.engine.connect() as conn:
             await conn.execute(text("select 1"))
-            pending = await pending_versions(conn, runtime.settings.migrations_dir)
+            try:
+                pending = await pending_versions(conn, runtime.settings.migrations_dir)
+            except SQLAlchemyError:
+                return _not_ready("migrations not applied: run `seleto-agent migrate`")
     except MigrationError as exc:
-        return JSONResponse({"status": "not_ready", "reason": str(exc)}, status_code=503)
+        return _not_ready(str(exc))
     except Exception as exc:
         log.warning("readyz.database_unavailable", error=type(exc).__name__)
-        return JSONResponse(
-            {"status": "not_ready", "reason": f"database unavailable ({type(exc).__name__})"},
-            status_code=503,
-        )
+        return _not_ready(f"database unavailable ({type(exc).__name__})")
     if pending:
-        return JSONResponse(
-            {"status": "not_ready", "reason": f"migrations pending: {', '.join(pending)}"},
-            status_code=503,
-        )
+        return _not_ready(f"migrations pending: {', '.join(pending)}")
     return {"status": "ready"}
+
+
+def _not_ready(reason: str) -> JSONResponse:
+    return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
 
 
 @router.get("/metrics")

@@ -1,7 +1,8 @@
 """Keeps personal data out of log lines (LGPD): phones, e-mails, CNPJs, CPFs and message text.
 
-Known text-bearing keys are dropped to their length; every other string is scanned and the
-identifiers in it are masked. A keyed HMAC stands in where correlation is needed.
+Known text-bearing keys are dropped to their length; known identifier keys are replaced by a
+keyed HMAC (correlates lines without revealing the value); every other string is scanned and
+the identifiers in it are masked.
 """
 
 from __future__ import annotations
