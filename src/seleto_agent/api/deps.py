@@ -11,7 +11,8 @@ from seleto_agent.api.errors import PayloadTooLarge, Unauthorized
 from seleto_agent.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async so FastAPI does not hop to its thread pool for a dictionary lookup.
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -28,7 +28,13 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+# Held open connections: enough for a burst of concurrent webhooks plus the worker's turns, so
+# load does not churn connections (overflow ones are closed on return); well under Supabase's
+# smallest connection limit.
+POOL_SIZE = 20
+
+
+def create_engine(database_url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
     url = async_url(database_url)
     if url.get_backend_name() == "sqlite":
         database = url.database
@@ -42,7 +48,7 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size // 2,
         pool_pre_ping=True,
         # Supabase's pooler closes idle connections; recycle before it does.
         pool_recycle=1800,

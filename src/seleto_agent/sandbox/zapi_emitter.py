@@ -116,6 +116,16 @@ class ZapiEmitter:
     async def _emit_follow_ups(self, sent: SentMessage) -> None:
         knobs = self._state.knobs
         instance_id = self._config.zapi_instance_id
+        targets = (
+            self._state.webhook_url("delivery"),
+            self._state.webhook_url("received_delivery", "received")
+            if knobs.echo_from_me
+            else None,
+            self._state.webhook_url("message_status") if knobs.emit_statuses else None,
+        )
+        if not any(targets):
+            # Nothing registered: skip building an HTTP client (it costs ~25 ms of CPU).
+            return
         async with self._client() as client:
             delivery_url = self._state.webhook_url("delivery")
             if delivery_url:

@@ -5,6 +5,7 @@ The caller (the worker) holds the phone's lease, so nothing else touches these e
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -127,19 +128,29 @@ class TurnProcessor:
                 [e.id for e in remaining], turn_id, datetime.now(UTC)
             )
         last = remaining[-1]
-        if last.message_id and last.reply_to:
-            await self._outbound.mark_read(to=last.reply_to, message_id=last.message_id)
+        # Blue ticks go out while the model thinks, not before it.
+        read_receipt = (
+            asyncio.create_task(
+                self._outbound.mark_read(to=last.reply_to, message_id=last.message_id)
+            )
+            if last.message_id and last.reply_to
+            else None
+        )
         text = render_turn_input(
             [
                 TurnMessage(e.id, ContentKind(e.content_kind or "other"), e.body_text or "")
                 for e in remaining
             ]
         )
-        reply = await self._agent.reply(
-            session_id=conversation.session_id,
-            user_id=conversation.conversation_key,
-            text=text,
-        )
+        try:
+            reply = await self._agent.reply(
+                session_id=conversation.session_id,
+                user_id=conversation.conversation_key,
+                text=text,
+            )
+        finally:
+            if read_receipt is not None:
+                await read_receipt
         async with self._engine.begin() as conn:
             conversations = ConversationRepository(conn)
             # Fencing: a worker whose lease lapsed mid-run must not write a second reply.

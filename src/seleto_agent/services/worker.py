@@ -65,7 +65,7 @@ class Worker:
 
     def _next_wait(self) -> float:
         # While a burst is being debounced, look again soon after its quiet window ends.
-        return min(self._config.poll_seconds, max(self._config.debounce_seconds / 2, 0.02))
+        return min(self._config.poll_seconds, max(self._config.debounce_seconds / 2, 0.1))
 
     async def poll_once(self) -> int:
         """Start turns for ripe phones up to the free capacity; returns how many started."""
