@@ -145,6 +145,8 @@ async def test_twelve_digit_jid_gets_the_ninth_digit_in_e164(service: Service) -
 async def test_status_callback_updates_the_outbound_row(service: Service, sandbox: Any) -> None:
     await service.post_zapi(received_text(text="bom dia"))
     sent = await wait_for(sandbox.sent_texts)
+    # The sandbox records the send before our client has stored Z-API's message id.
+    await wait_for(lambda: count_events(service, status="done"))
     response = await service.post_zapi(message_status(ids=[sent[0]["messageId"]], status="READ"))
     assert response.json() == {"status": "ignored"}
     from seleto_agent.db.tables import outbound_messages

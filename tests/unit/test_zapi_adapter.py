@@ -1,24 +1,20 @@
-"""The adapter against the documented Z-API examples (shared/contracts/fixtures/zapi)."""
+"""The adapter against bodies shaped like the documented Z-API examples (tests/factories.py)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from seleto_agent.domain.events import ContentKind, DeliveryUpdate, IgnoredCallback, InboundMessage
 from seleto_agent.integrations.zapi.adapter import classify
-from seleto_agent.settings import PROJECT_ROOT
+from tests.factories import received_audio, received_text
 
-FIXTURES = PROJECT_ROOT.parent / "shared" / "contracts" / "fixtures" / "zapi"
+DOC_INSTANCE = "A20DA9C0183A2D35A260F53F5D2B9244"
 
 
-def fixture(name: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    return body
+def documented_text() -> dict[str, object]:
+    return received_text(text="teste", instanceId=DOC_INSTANCE, messageId=DOC_INSTANCE)
 
 
 def test_documented_text_example_is_a_lead_message() -> None:
-    result = classify(fixture("on_message_received_text.json"))
+    result = classify(documented_text())
     assert isinstance(result, InboundMessage)
     assert result.kind is ContentKind.TEXT
     assert result.text == "teste"
@@ -27,13 +23,13 @@ def test_documented_text_example_is_a_lead_message() -> None:
 
 
 def test_documented_audio_example_is_a_voice_note() -> None:
-    result = classify(fixture("on_message_received_audio.json"))
+    result = classify(received_audio(instanceId=DOC_INSTANCE))
     assert isinstance(result, InboundMessage)
     assert result.kind is ContentKind.AUDIO
 
 
 def test_type_is_matched_case_insensitively() -> None:
-    body = fixture("on_message_received_text.json") | {"type": "ReceivedCallBack"}
+    body = documented_text() | {"type": "ReceivedCallBack"}
     assert isinstance(classify(body), InboundMessage)
 
 
@@ -48,7 +44,7 @@ def test_status_callback_with_ids_array_or_single_id() -> None:
 
 
 def test_reaction_and_notification_start_no_turn() -> None:
-    base = fixture("on_message_received_text.json")
+    base = documented_text()
     reaction = classify(base | {"reaction": {"value": "👍"}, "text": None})
     call = classify(base | {"notification": "CALL_MISSED_VOICE", "text": None})
     assert isinstance(reaction, IgnoredCallback)
@@ -58,7 +54,7 @@ def test_reaction_and_notification_start_no_turn() -> None:
 
 
 def test_image_caption_is_kept_as_text() -> None:
-    body = fixture("on_message_received_text.json")
+    body = documented_text()
     body.pop("text")
     body["image"] = {"caption": "essa é a minha linha", "imageUrl": "https://x"}
     result = classify(body)
