@@ -36,7 +36,7 @@ def burst_is_ripe(
 
 
 # What the agent reads for content it cannot see yet (voice notes join in the audio issue).
-_PLACEHOLDERS = {
+_CONTENT_NOTES = {
     ContentKind.AUDIO: "[o lead enviou um áudio que ainda não consigo ouvir]",
     ContentKind.IMAGE: "[o lead enviou uma imagem]",
     ContentKind.VIDEO: "[o lead enviou um vídeo]",
@@ -53,11 +53,11 @@ def render_turn_input(messages: list[TurnMessage]) -> str:
     lines: list[str] = []
     for message in messages:
         text = message.text.strip()
-        placeholder = _PLACEHOLDERS.get(message.kind)
-        if placeholder and text:
-            lines.append(f"{placeholder} {text}")
-        elif placeholder:
-            lines.append(placeholder)
+        note = _CONTENT_NOTES.get(message.kind)
+        if note and text:
+            lines.append(f"{note} {text}")
+        elif note:
+            lines.append(note)
         elif text:
             lines.append(text)
     return "\n".join(lines)
