@@ -25,6 +25,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from seleto_agent.sandbox.zapi_payloads import ReceivedMessage, received_callback
+
 HOST = "127.0.0.1"
 MAX_OPEN_CONNECTIONS = 256
 # uvicorn closes a keep-alive connection after 5 s idle; never reuse one idle that long.
@@ -37,30 +39,18 @@ def received_callback_body(index: int, run_id: str, instance_id: str) -> bytes:
     """A unique Z-API ReceivedCallback (new message id, one of 10 million phones)."""
     phone = f"554499{index % 10_000_000:07d}"
     message_id = f"B{run_id}{index:011d}".upper()
-    body = {
-        "isStatusReply": False,
-        "senderLid": f"{81896604000000 + index % 10_000_000}@lid",
-        "connectedPhone": "554499999999",
-        "waitingMessage": False,
-        "isEdit": False,
-        "isGroup": False,
-        "isNewsletter": False,
-        "instanceId": instance_id,
-        "messageId": message_id,
-        "phone": phone,
-        "fromMe": False,
-        "momment": int(time.time() * 1000),
-        "status": "RECEIVED",
-        "chatName": "Lead",
-        "senderPhoto": None,
-        "senderName": "Lead",
-        "participantPhone": None,
-        "participantLid": None,
-        "photo": None,
-        "broadcast": False,
-        "type": "ReceivedCallback",
-        "text": {"message": f"oi, quero saber o preço da máquina ({index})"},
-    }
+    body = received_callback(
+        ReceivedMessage(
+            instance_id=instance_id,
+            connected_phone="554499999999",
+            message_id=message_id,
+            phone=phone,
+            sender_lid=f"{81896604000000 + index % 10_000_000}@lid",
+            chat_name="Lead",
+            sender_name="Lead",
+            text=f"oi, quero saber o preço da máquina ({index})",
+        )
+    )
     return json.dumps(body, ensure_ascii=False).encode()
 
 

@@ -1,10 +1,13 @@
-"""Z-API callback bodies shaped like the documented examples (contracts/zapi.md §2)."""
+"""Z-API callback bodies shaped like the documented examples (contracts/zapi.md §2), built by
+the same code the sandbox emits them with."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from typing import Any
+
+from seleto_agent.sandbox.zapi_payloads import ReceivedMessage, received_callback
 
 INSTANCE_ID = "SANDBOX-INSTANCE"
 
@@ -16,30 +19,18 @@ def received_text(
     message_id: str | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "isStatusReply": False,
-        "senderLid": "81896604192873@lid",
-        "connectedPhone": "554499999999",
-        "waitingMessage": False,
-        "isEdit": False,
-        "isGroup": False,
-        "isNewsletter": False,
-        "instanceId": INSTANCE_ID,
-        "messageId": message_id or uuid.uuid4().hex.upper(),
-        "phone": phone,
-        "fromMe": False,
-        "momment": int(time.time() * 1000),
-        "status": "RECEIVED",
-        "chatName": "Lead",
-        "senderPhoto": None,
-        "senderName": "Lead",
-        "participantPhone": None,
-        "participantLid": None,
-        "photo": None,
-        "broadcast": False,
-        "type": "ReceivedCallback",
-        "text": {"message": text},
-    }
+    body = received_callback(
+        ReceivedMessage(
+            instance_id=INSTANCE_ID,
+            connected_phone="554499999999",
+            message_id=message_id or uuid.uuid4().hex.upper(),
+            phone=phone,
+            sender_lid="81896604192873@lid",
+            chat_name="Lead",
+            sender_name="Lead",
+            text=text,
+        )
+    )
     body.update(overrides)
     return body
 
