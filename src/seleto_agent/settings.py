@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     migrations_dir: Path = PROJECT_ROOT / "supabase" / "migrations"
     # The versioned system prompt the agent runs with.
     prompt_file: Path = PROJECT_ROOT / "prompts" / "sp_agente_v1.xml"
+    fixed_replies_file: Path = PROJECT_ROOT / "prompts" / "respostas_fixas_v1.yaml"
+    knowledge_file: Path = PROJECT_ROOT / "knowledge" / "catalog.yaml"
 
     business_hours_file: Path = Path("config/business_hours.yaml")
     human_idle_resume_hours: float = 0.0

@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
@@ -40,3 +42,40 @@ def load_prompt(path: Path) -> Prompt:
 
 def _clean(text: str | None) -> str:
     return " ".join((text or "").split())
+
+
+@dataclass(frozen=True, slots=True)
+class FixedReplies:
+    """Lead-facing texts sent without the model, keyed by the situation that calls for them."""
+
+    replies_id: str
+    version: str
+    texts: dict[str, str]
+
+    @property
+    def label(self) -> str:
+        return f"{self.replies_id}@{self.version}"
+
+    def get(self, key: str) -> str:
+        try:
+            return self.texts[key]
+        except KeyError:
+            raise PromptError(f"fixed reply {key!r} is not in {self.label}") from None
+
+
+# Every key the code asks for; checked at start-up so a missing text fails fast, not mid-turn.
+REQUIRED_REPLIES = frozenset({"guardrail_fallback", "lgpd_request_received", "audio_unusable"})
+
+
+def load_fixed_replies(path: Path) -> FixedReplies:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise PromptError(f"{path.name}: expected a mapping")
+    replies_id, version, texts = document.get("id"), document.get("version"), document.get("replies")
+    if not replies_id or not version or not isinstance(texts, dict):
+        raise PromptError(f"{path.name}: needs id, version and replies")
+    cleaned = {str(key): _clean(str(value)) for key, value in texts.items() if value}
+    missing = sorted(REQUIRED_REPLIES - cleaned.keys())
+    if missing:
+        raise PromptError(f"{path.name}: missing replies {', '.join(missing)}")
+    return FixedReplies(replies_id=str(replies_id), version=str(version), texts=cleaned)
