@@ -25,6 +25,7 @@ from seleto_agent.db.engine import create_engine
 from seleto_agent.db.tables import metadata
 from seleto_agent.runtime import Runtime, build_runtime
 from seleto_agent.sandbox.app import create_sandbox_app
+from seleto_agent.sandbox.config import SandboxConfig
 from seleto_agent.services.schema import migrate_all
 from seleto_agent.settings import PROJECT_ROOT, Settings
 
@@ -126,12 +127,60 @@ class Sandbox:
     def zapi_faults(self, **faults: Any) -> None:
         self.client.post("/_sandbox/zapi/faults", json=faults).raise_for_status()
 
+    def put_media(self, media_id: str, data: bytes, content_type: str = "audio/ogg") -> str:
+        """Store a file in the Z-API media simulator; returns its URL."""
+        response = self.client.put(
+            f"/_sandbox/zapi/media/{media_id}",
+            content=data,
+            headers={"content-type": content_type},
+        )
+        response.raise_for_status()
+        url: str = response.json()["url"]
+        return url
+
+    def media_behaviour(self, media_id: str, **knobs: Any) -> str:
+        response = self.client.post(f"/_sandbox/zapi/media/{media_id}/behaviour", json=knobs)
+        response.raise_for_status()
+        url: str = response.json()["url"]
+        return url
+
+    def media_requests(self, media_id: str | None = None) -> list[dict[str, Any]]:
+        requests: list[dict[str, Any]] = self.state()["zapi_media"]["requests"]
+        return [r for r in requests if media_id is None or r["media_id"] == media_id]
+
+    def script_transcripts(self, *texts: str) -> None:
+        self.client.post(
+            "/_sandbox/transcription/script", json={"texts": list(texts)}
+        ).raise_for_status()
+
+    def transcription_faults(self, **faults: Any) -> None:
+        self.client.post("/_sandbox/transcription/faults", json=faults).raise_for_status()
+
+    def transcription_requests(self) -> list[dict[str, Any]]:
+        requests: list[dict[str, Any]] = self.state()["transcription"]["requests"]
+        return requests
+
+    def script(self, *replies: dict[str, Any]) -> None:
+        """Queue the scripted model's next replies (content and/or tool calls), in order."""
+        self.client.post(
+            "/_sandbox/model/script", json={"replies": list(replies)}
+        ).raise_for_status()
+
+    def model_requests(self) -> list[dict[str, Any]]:
+        requests: list[dict[str, Any]] = self.state()["model"]["requests"]
+        return requests
+
 
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[str]:
     port = free_port()
     config = uvicorn.Config(
-        create_sandbox_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        # The real port, so media URLs in emitted callbacks point at this server.
+        create_sandbox_app(SandboxConfig(public_base_url=f"http://127.0.0.1:{port}")),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
     )
     server = _ThreadedServer(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -35,13 +35,18 @@ def received_text(
     return body
 
 
-def received_audio(*, phone: str = "5544999999999", **overrides: Any) -> dict[str, Any]:
+def received_audio(
+    *,
+    phone: str = "5544999999999",
+    audio_url: str = "https://example.invalid/audio.ogg",
+    **overrides: Any,
+) -> dict[str, Any]:
     body = received_text(phone=phone, **overrides)
     del body["text"]
     body["audio"] = {
         "ptt": True,
         "seconds": 10,
-        "audioUrl": "https://example.invalid/audio.ogg",
+        "audioUrl": audio_url,
         "mimeType": "audio/ogg; codecs=opus",
         "viewOnce": False,
     }

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     # A small, cheap chat model is enough for qualification chat; override per deployment.
     openai_model: str = "gpt-4.1-mini"
     openai_transcribe_model: str = "gpt-4o-mini-transcribe"
+    # Tried when the main speech-to-text model fails or hears only silence: a different model
+    # family (Whisper) fails differently. "none", or the main model's id, turns it off.
+    openai_transcribe_fallback_model: str | None = "whisper-1"
+    # First pause between the quick in-call retries of a transcription (then doubled, 2 s at
+    # most); a longer outage is left to the worker's backoff.
+    openai_transcribe_retry_wait_seconds: float = Field(default=0.2, ge=0)
     # The model call is the slowest step of a turn; bound it so a hung request becomes a retry.
     openai_timeout_seconds: float = 45.0
 
@@ -125,9 +131,15 @@ class Settings(BaseSettings):
     debounce_seconds: float = Field(default=1.5, ge=0)
     debounce_max_seconds: float = Field(default=5.0, ge=0)
 
+    # 16 MiB: WhatsApp's own cap for audio; an Opus voice note of 5 minutes is about 1 MiB.
     audio_max_bytes: int = 16 * 1024 * 1024
+    # A lead's voice note is rarely over a minute; 5 minutes bounds transcription cost and time.
     audio_max_seconds: int = 300
+    # Comma list; empty = the providers' media hosts (integrations/media/policy.py).
     media_allowed_hosts: str = ""
+    # Whole download of one voice note, redirects included: a stalled storage server becomes a
+    # retry instead of holding the phone's turn.
+    media_timeout_seconds: float = Field(default=20.0, gt=0)
 
     # Key for the HMAC that stands in for phones in logs; a plain hash of a phone is reversible
     # by brute force (about 10^11 candidates).

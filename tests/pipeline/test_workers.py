@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from seleto_agent.agents.runner import AgentReply, AgentRunner
+from seleto_agent.agents.runner import AgentReply, AgentRunner, TurnRequest
 from seleto_agent.db.tables import inbound_events
 from tests.conftest import Sandbox, Service, make_settings, wait_for
 from tests.factories import received_text
@@ -26,13 +26,14 @@ class ConcurrencyProbe:
         self._inner = inner
         self._shared = shared
 
-    async def reply(self, *, session_id: str, user_id: str, text: str) -> AgentReply:
+    async def reply(self, request: TurnRequest) -> AgentReply:
+        user_id = request.user_id
         active: dict[str, int] = self._shared.setdefault("active", {})
         active[user_id] = active.get(user_id, 0) + 1
         self._shared["max_overlap"] = max(self._shared.get("max_overlap", 0), active[user_id])
         try:
             await asyncio.sleep(0.02)
-            return await self._inner.reply(session_id=session_id, user_id=user_id, text=text)
+            return await self._inner.reply(request)
         finally:
             active[user_id] -= 1
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from seleto_agent.agents.prompts import PromptError, load_prompt
+from seleto_agent.agents.prompts import PromptError, load_fixed_replies, load_prompt
 from seleto_agent.settings import PROJECT_ROOT, MissingSecretsError, Settings
 
 
@@ -42,3 +42,32 @@ def test_empty_values_in_the_env_file_mean_unset(tmp_path: Path) -> None:
     settings = Settings(_env_file=env)  # type: ignore[call-arg]
     assert settings.piperun_pipeline_id is None
     assert settings.admin_token is None
+
+
+def test_shipped_prompt_has_every_template_the_code_fills() -> None:
+    from seleto_agent.runtime import REQUIRED_TEMPLATES
+
+    prompt = load_prompt(
+        PROJECT_ROOT / "prompts" / "sp_agente_v1.xml", required_templates=REQUIRED_TEMPLATES
+    )
+    # Templates are filled by the code, never sent as instructions themselves.
+    assert not any("{dados}" in section for section in prompt.sections)
+    assert "{dados}" in prompt.template("contexto_lead")
+    assert prompt.template("motivos.price") == "citava preço ou valor"
+
+
+def test_prompt_missing_a_required_template_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.xml"
+    path.write_text('<prompt id="x" version="1"><a>texto</a></prompt>')
+    with pytest.raises(PromptError, match="nota_correcao"):
+        load_prompt(path, required_templates=frozenset({"nota_correcao"}))
+
+
+def test_fixed_replies_load_and_a_missing_one_is_refused(tmp_path: Path) -> None:
+    replies = load_fixed_replies(PROJECT_ROOT / "prompts" / "respostas_fixas_v1.yaml")
+    assert replies.label.startswith("respostas_fixas@")
+    assert "por escrito" in replies.get("audio_unusable")
+    path = tmp_path / "r.yaml"
+    path.write_text("id: r\nversion: 1\nreplies:\n  guardrail_fallback: oi\n")
+    with pytest.raises(PromptError, match="audio_unusable, lgpd_request_received"):
+        load_fixed_replies(path)

@@ -8,9 +8,12 @@ from agno.db.base import AsyncBaseDb
 from agno.db.postgres import AsyncPostgresDb
 from agno.db.sqlite import AsyncSqliteDb
 from agno.models.openai import OpenAIChat
+from agno.run import RunContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from seleto_agent.agents.guard import ReplyGuard
 from seleto_agent.agents.prompts import Prompt
+from seleto_agent.agents.tools import SdrTools, ToolBudget
 from seleto_agent.settings import Settings, secret
 
 AGENT_ID = "seleto-sdr"
@@ -39,13 +42,36 @@ def build_model(settings: Settings, http: httpx.AsyncClient | None = None) -> Op
     )
 
 
-def build_agent(settings: Settings, *, db: AsyncBaseDb, prompt: Prompt, model: OpenAIChat) -> Agent:
+def build_agent(
+    settings: Settings,
+    *,
+    db: AsyncBaseDb,
+    prompt: Prompt,
+    model: OpenAIChat,
+    catalog_text: str,
+    tools: SdrTools,
+    guard: ReplyGuard,
+    budget: ToolBudget,
+) -> Agent:
+    sections = list(prompt.sections)
+
+    def instructions(run_context: RunContext) -> list[str]:
+        # The lead's known slots are rebuilt for every run, so a new session window starts
+        # with them and the model never re-asks a filled slot.
+        lead_context = (run_context.dependencies or {}).get("lead_context") if run_context else None
+        return [*sections, lead_context] if lead_context else sections
+
     return Agent(
         id=AGENT_ID,
         name="Seleto SDR",
         model=model,
         db=db,
-        instructions=list(prompt.sections),
+        instructions=instructions,
+        # AGNO_NOTES §8: a catalog of a few hundred tokens is cheapest in the system prompt.
+        additional_context=catalog_text,
+        tools=[tools],
+        tool_hooks=[budget.hook],
+        post_hooks=[guard.check],
         add_history_to_context=True,
         num_history_runs=HISTORY_RUNS,
         markdown=False,

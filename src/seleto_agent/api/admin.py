@@ -13,9 +13,13 @@ from seleto_agent.api.deps import RuntimeDep, check_token
 from seleto_agent.api.errors import InvalidPayload, NotConfigured, NotFound
 from seleto_agent.api.views import event_item
 from seleto_agent.db.repositories.audit import AuditRepository
+from seleto_agent.db.repositories.companies import CompanyRepository
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.events import EventRepository
-from seleto_agent.db.repositories.leads import LeadRepository
+from seleto_agent.db.repositories.handoffs import HandoffRepository
+from seleto_agent.db.repositories.leads import SLOT_COLUMNS, LeadRepository
+from seleto_agent.db.repositories.lgpd import LgpdRequestRepository
+from seleto_agent.db.repositories.quotes import QuoteRepository
 from seleto_agent.domain.conversation import ConversationOwner
 from seleto_agent.domain.events import EventStatus
 from seleto_agent.domain.phone import mask_conversation_key, normalise_phone_input
@@ -132,26 +136,47 @@ async def get_conversation(phone: str, runtime: AdminDep) -> dict[str, Any]:
         if conversation is None:
             raise NotFound("conversation not found")
         lead = await LeadRepository(conn).get_by_phone(conversation.phone_e164 or key)
-    lead_body: dict[str, Any] = {
-        "name": None, "company_name": None, "email": None, "city": None, "uf": None,
-        "segment": None, "product_interest": None, "production_volume": None, "urgency": None,
-        "knows_seleto": None, "temperature": None, "temperature_reason": None,
-    }  # fmt: skip
+        quotes = await QuoteRepository(conn).for_lead(lead.id) if lead else []
+        company = await CompanyRepository(conn).for_lead(lead.id) if lead else None
+        handoff = await HandoffRepository(conn).pending_for(key)
+        lgpd = await LgpdRequestRepository(conn).kinds_for(key)
+    lead_body: dict[str, Any] = {slot: None for slot in SLOT_COLUMNS}
+    lead_body.update(temperature=None, temperature_reason=None, suggested_model=None)
     if lead is not None:
-        lead_body.update({name: getattr(lead, name) for name in lead_body})
+        lead_body.update(lead.slots())
+        lead_body.update(
+            temperature=lead.temperature,
+            temperature_reason=lead.temperature_reason,
+            suggested_model=lead.suggested_model,
+        )
     return {
         "phone": conversation.phone_e164 or key,
         "owner": conversation.owner.value,
-        "paused_until": conversation.paused_until.isoformat()
-        if conversation.paused_until
-        else None,
+        "owner_reason": conversation.owner_reason,
+        "paused_until": _iso(conversation.paused_until),
         "session_id": conversation.session_id,
-        "last_inbound_at": conversation.last_inbound_at.isoformat()
-        if conversation.last_inbound_at
-        else None,
+        "last_inbound_at": _iso(conversation.last_inbound_at),
+        "last_turn_at": _iso(conversation.last_turn_at),
         "lead": lead_body,
+        "company": {"id": company.id, "cnpj": company.cnpj, "legal_name": company.legal_name}
+        if company
+        else None,
+        "quotes": [{"id": q.id, "product": q.product, "details": q.summary} for q in quotes],
+        "handoff": {
+            "id": handoff.id,
+            "kind": handoff.kind,
+            "reason": handoff.reason,
+            "brief": handoff.summary,
+        }
+        if handoff
+        else None,
+        "lgpd_requests": lgpd,
         "crm": {"company_id": None, "person_id": None, "deal_id": None},
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 class PauseRequest(BaseModel):
@@ -167,10 +192,17 @@ async def _set_owner(
         raise InvalidPayload("until must carry a time zone offset")
     async with runtime.engine.begin() as conn:
         found = await ConversationRepository(conn).set_owner(
-            key, owner=owner, paused_until=until, now=now
+            key,
+            owner=owner,
+            paused_until=until,
+            now=now,
+            reason="admin" if owner is ConversationOwner.HUMAN else None,
         )
         if not found:
             raise NotFound("conversation not found")
+        if owner is ConversationOwner.BOT:
+            # The SDR team is done with it; a new request (or data-rights request) opens a new one.
+            await HandoffRepository(conn).close_pending(key, now=now)
         await AuditRepository(conn).record(
             actor=ADMIN_ACTOR,
             action="conversation.pause"

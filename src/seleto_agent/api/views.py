@@ -18,6 +18,10 @@ def event_item(event: EventRecord) -> dict[str, Any]:
         "message_id": event.message_id,
         "attempts": event.attempts,
         "last_error": event.last_error,
+        # Voice notes: why one could not be used (a reason code), and whether the event's text
+        # is a transcript. The transcript itself is message content: never in this view.
+        "media_error": event.media_error,
+        "body_is_transcript": event.body_is_transcript,
         "received_at": event.received_at.isoformat(),
         "updated_at": event.updated_at.isoformat(),
     }

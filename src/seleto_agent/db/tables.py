@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -68,6 +69,10 @@ inbound_events = Table(
     Column("phone_e164", Text),
     Column("content_kind", Text),
     Column("body_text", Text),
+    # True when body_text is the transcript of a voice note; the audio itself is never kept.
+    Column("body_is_transcript", Boolean, nullable=False, server_default=false()),
+    # Why a voice note could not be used (`domain/voice.py`, AudioProblem); null otherwise.
+    Column("media_error", Text),
     Column("payload", LargeBinary, nullable=False),
     Column("status", Text, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
@@ -102,6 +107,10 @@ outbound_messages = Table(
     Column("last_error", Text),
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
+    Column("prompt_version", Text),
+    Column("agent_run_id", Text),
+    # "agent", or "fixed:<key>" for a text from the fixed-replies file.
+    Column("reply_kind", Text),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_outbound_messages_provider_message_id", "provider_message_id"),
     Index("ix_outbound_messages_conversation", "conversation_key"),
@@ -123,6 +132,11 @@ conversations = Table(
     Column("lease_expires_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("session_started_at", UtcDateTime),
+    Column("last_turn_at", UtcDateTime),
+    Column("owner_reason", Text),
+    # The turn whose own handoff paused the bot: that turn's reply still goes out.
+    Column("owner_turn_id", Text),
 )
 
 leads = Table(
@@ -131,7 +145,7 @@ leads = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column(
         "conversation_id",
-        BigInteger().with_variant(Integer(), "sqlite"),
+        BigId,
         ForeignKey("conversations.id", ondelete="SET NULL"),
     ),
     # Canonical E.164 (or the conversation key for @lid senders): the client's unique phone.
@@ -150,6 +164,76 @@ leads = Table(
     Column("temperature_reason", Text),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("suggested_model", Text),
+    Column("temperature_updated_at", UtcDateTime),
+)
+
+# The client's table names and columns (PRD §14.3).
+empresa = Table(
+    "empresa",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # Unmasked, uppercase, 14 characters (alphanumeric CNPJs exist from July 2026).
+    Column("cnpj", Text, unique=True),
+    Column("nome", Text),
+    Column("cidade", Text),
+    Column("uf", Text),
+    Column("site", Text),
+    Column("email", Text),
+    Column("telefone", Text),
+    Column("contato", BigId, ForeignKey("leads.id", ondelete="SET NULL")),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+orcamentos = Table(
+    "orcamentos",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("lead_id", BigId, ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+    Column("produto", Text, nullable=False),
+    # Normalised product, so a repeated request for the same product updates one row.
+    Column("produto_chave", Text, nullable=False),
+    Column("resumo", Text),
+    Column("segmento", Text),
+    Column("urgencia_compra", Text),
+    Column("volume_diario", Text),
+    Column("oportunidade_pipe_id", BigInteger),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("lead_id", "produto_chave", name="uq_orcamentos_lead_produto"),
+)
+
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("conversation_key", Text, nullable=False),
+    Column("lead_id", BigId, ForeignKey("leads.id", ondelete="SET NULL")),
+    Column("kind", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    # The SDR brief (slot names → values); read by the SDR team, never logged.
+    Column("summary", JsonDoc, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("turn_id", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_handoffs_conversation", "conversation_key", "status"),
+)
+
+lgpd_requests = Table(
+    "lgpd_requests",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("conversation_key", Text, nullable=False),
+    Column("lead_id", BigId, ForeignKey("leads.id", ondelete="SET NULL")),
+    Column("kind", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("event_id", BigInteger),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("event_id", "kind", name="uq_lgpd_requests_event_kind"),
+    Index("ix_lgpd_requests_conversation", "conversation_key"),
 )
 
 audit_log = Table(

@@ -12,7 +12,11 @@ from seleto_agent.domain.events import ContentKind
 class TurnMessage:
     event_id: int
     kind: ContentKind
+    # For a voice note: its transcript once transcribed, "" before.
     text: str
+    # A voice note that could not be heard (too long, too large, download or transcription
+    # failed...); `inbound_events.media_error` says why.
+    unusable: bool = False
 
 
 def backoff_delay(attempts: int, *, base_seconds: float, max_seconds: float) -> timedelta:
@@ -35,7 +39,15 @@ def burst_is_ripe(
     return quiet or waited_enough
 
 
-# What the agent reads for content it cannot see yet (voice notes join in the audio issue).
+# A transcribed voice note reads as its text, marked so the agent knows it was spoken.
+TRANSCRIBED_AUDIO_PREFIX = "[áudio transcrito]"
+# A voice note that could not be used: the agent answers the rest and asks for it in writing.
+UNUSABLE_AUDIO_NOTE = (
+    "[o lead enviou um áudio que não consegui ouvir; peça com gentileza que escreva a mensagem]"
+)
+
+# What the agent reads for content it cannot see (the audio entry: a voice note not yet
+# transcribed, which a turn never renders once voice notes are resolved).
 _CONTENT_NOTES = {
     ContentKind.AUDIO: "[o lead enviou um áudio que ainda não consigo ouvir]",
     ContentKind.IMAGE: "[o lead enviou uma imagem]",
@@ -53,6 +65,12 @@ def render_turn_input(messages: list[TurnMessage]) -> str:
     lines: list[str] = []
     for message in messages:
         text = message.text.strip()
+        if message.kind is ContentKind.AUDIO and message.unusable:
+            lines.append(UNUSABLE_AUDIO_NOTE)
+            continue
+        if message.kind is ContentKind.AUDIO and text:
+            lines.append(f"{TRANSCRIBED_AUDIO_PREFIX} {text}")
+            continue
         note = _CONTENT_NOTES.get(message.kind)
         if note and text:
             lines.append(f"{note} {text}")

@@ -22,3 +22,10 @@ AGENT_SECONDS = Histogram(
     "Duration of one agent run",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 45),
 )
+TOOL_CALLS = Counter("seleto_agent_tool_calls_total", "Agent tool calls by tool", ["tool"])
+GUARDRAIL_BLOCKS = Counter(
+    "seleto_guardrail_blocks_total", "Agent replies blocked by an output check", ["kind"]
+)
+FIXED_REPLIES = Counter(
+    "seleto_fixed_replies_total", "Replies sent from the fixed-replies file", ["key"]
+)

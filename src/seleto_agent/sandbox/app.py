@@ -15,8 +15,10 @@ from seleto_agent.sandbox.config import SandboxConfig
 from seleto_agent.sandbox.context import SandboxContext
 from seleto_agent.sandbox.control import build_control_router
 from seleto_agent.sandbox.model import build_model_router
+from seleto_agent.sandbox.transcription import build_transcription_router
 from seleto_agent.sandbox.zapi import build_zapi_router
 from seleto_agent.sandbox.zapi_control import build_zapi_control_router
+from seleto_agent.sandbox.zapi_media import build_zapi_media_router
 
 RouterFactory = Callable[[SandboxContext], APIRouter]
 
@@ -24,7 +26,9 @@ ROUTER_FACTORIES: tuple[RouterFactory, ...] = (
     build_control_router,
     build_zapi_router,
     build_zapi_control_router,
+    build_zapi_media_router,
     build_model_router,
+    build_transcription_router,
 )
 
 __all__ = ["SandboxConfig", "create_sandbox_app"]

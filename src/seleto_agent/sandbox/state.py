@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from seleto_agent.sandbox.model_state import ModelState
+from seleto_agent.sandbox.transcription_state import TranscriptionState
+from seleto_agent.sandbox.zapi_media_state import ZapiMediaState
 from seleto_agent.sandbox.zapi_state import ZapiState
 
 JsonDict = dict[str, Any]
@@ -24,9 +26,16 @@ class SandboxState:
     def __init__(self) -> None:
         self.zapi = ZapiState()
         self.model = ModelState()
+        self.transcription = TranscriptionState()
+        self.zapi_media = ZapiMediaState()
 
     def sections(self) -> dict[str, ServiceState]:
-        return {"zapi": self.zapi, "model": self.model}
+        return {
+            "zapi": self.zapi,
+            "zapi_media": self.zapi_media,
+            "model": self.model,
+            "transcription": self.transcription,
+        }
 
     def reset(self, *, clear_webhooks: bool = False) -> None:
         for section in self.sections().values():

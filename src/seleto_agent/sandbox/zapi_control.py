@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from seleto_agent.sandbox.context import SandboxContext
 from seleto_agent.sandbox.zapi import FAULTABLE_ENDPOINTS
+from seleto_agent.sandbox.zapi_media import register_sample_voice_note
 from seleto_agent.sandbox.zapi_payloads import (
     ReceivedMessage,
     connected_callback,
@@ -104,9 +105,8 @@ def _received_message(ctx: SandboxContext, request: InboundRequest) -> ReceivedM
     audio_url: str | None = None
     message_id = request.message_id or new_inbound_message_id()
     if request.kind == "audio":
-        audio_url = request.audio_url or (
-            f"{ctx.config.public_base_url}/_sandbox/media/{message_id}.ogg"
-        )
+        # By default the simulator holds a real OGG/Opus voice note at a Z-API-like URL.
+        audio_url = request.audio_url or register_sample_voice_note(ctx, message_id)
     return ReceivedMessage(
         instance_id=ctx.config.zapi_instance_id,
         connected_phone=ctx.config.zapi_connected_phone,

@@ -13,19 +13,43 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from seleto_agent.agents.runner import AgentRunFailed, AgentRunner
+from seleto_agent.agents.context import render_lead_context
+from seleto_agent.agents.prompts import FixedReplies, Prompt
+from seleto_agent.agents.runner import AgentReply, AgentRunFailed, AgentRunner, TurnRequest
+from seleto_agent.db.repositories.audit import AuditRepository
 from seleto_agent.db.repositories.conversations import ConversationRecord, ConversationRepository
 from seleto_agent.db.repositories.events import EventRecord, EventRepository
 from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundRepository
-from seleto_agent.domain.conversation import bot_may_answer
+from seleto_agent.domain.conversation import (
+    bot_may_answer,
+    needs_new_session,
+    new_session_id,
+    resumed_after,
+)
 from seleto_agent.domain.events import ContentKind
+from seleto_agent.domain.input_checks import InputFlag, inspect_input
+from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.domain.turns import TurnMessage, backoff_delay, render_turn_input
 from seleto_agent.integrations.whatsapp import WhatsAppError
 from seleto_agent.observability.logging import get_logger
-from seleto_agent.observability.metrics import EVENTS_DEAD, TURN_SECONDS, TURNS
+from seleto_agent.observability.metrics import EVENTS_DEAD, FIXED_REPLIES, TURN_SECONDS, TURNS
+from seleto_agent.services.leads import LeadService
 from seleto_agent.services.outbound import OutboundService
+from seleto_agent.services.voice import ResolvedBurst, VoiceNoteNotReady, VoiceService
 
 log = get_logger(__name__)
+
+LGPD_FLAGS = frozenset(
+    {
+        InputFlag.DATA_DELETION,
+        InputFlag.DATA_ACCESS,
+        InputFlag.DATA_CORRECTION,
+        InputFlag.OPT_OUT,
+    }
+)
+LGPD_REPLY = "lgpd_request_received"
+# Sent instead of a model run when a burst holds only voice notes that could not be used.
+AUDIO_UNUSABLE_REPLY = "audio_unusable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +84,22 @@ class TurnProcessor:
         agent: AgentRunner,
         outbound: OutboundService,
         retry: RetryPolicy,
+        leads: LeadService,
+        prompt: Prompt,
+        replies: FixedReplies,
+        session_window: timedelta,
+        voice: VoiceService | None = None,
     ) -> None:
         self._engine = engine
         self._agent = agent
         self._outbound = outbound
         self._retry = retry
+        self._leads = leads
+        self._prompt = prompt
+        self._replies = replies
+        self._session_window = session_window
+        # None: voice notes reach the agent as a placeholder (no transcription configured).
+        self._voice = voice
 
     async def claim(
         self, key: str, *, lease_owner: str, lease_until: datetime
@@ -93,7 +128,7 @@ class TurnProcessor:
             log.warning("turn.lease_lost", conversation_id=claimed.conversation.id)
             TURNS.labels("lease_lost").inc()
             return
-        except (AgentRunFailed, WhatsAppError) as exc:
+        except (AgentRunFailed, WhatsAppError, VoiceNoteNotReady) as exc:
             await self._fail(claimed.events, exc)
             TURNS.labels("failed").inc()
             return
@@ -119,14 +154,37 @@ class TurnProcessor:
             await self._finish([e.id for e in claimed.events if e.turn_id == turn_id])
         if not remaining:
             return "resumed"
-        if not bot_may_answer(conversation.owner, conversation.paused_until, datetime.now(UTC)):
+        # A retried turn keeps its id: its reply key stays the same, and a handoff its own
+        # tools made on the failed attempt does not silence it.
+        turn_id = next((e.turn_id for e in remaining if e.turn_id), None) or uuid.uuid4().hex
+        if conversation.owner_turn_id != turn_id and not bot_may_answer(
+            conversation.owner, conversation.paused_until, datetime.now(UTC)
+        ):
             await self._finish([e.id for e in remaining], note="bot_paused")
             return "paused"
-        turn_id = uuid.uuid4().hex
+        now = datetime.now(UTC)
+        session_id = conversation.session_id
+        rotate = needs_new_session(
+            last_turn_at=conversation.last_turn_at,
+            session_started_at=conversation.session_started_at,
+            now=now,
+            window=self._session_window,
+        )
         async with self._engine.begin() as conn:
-            await EventRepository(conn).assign_turn(
-                [e.id for e in remaining], turn_id, datetime.now(UTC)
+            await EventRepository(conn).assign_turn([e.id for e in remaining], turn_id, now)
+            if rotate:
+                session_id = new_session_id(conversation.conversation_key, now)
+                await ConversationRepository(conn).start_session(
+                    conversation.conversation_key, session_id=session_id, now=now
+                )
+        resumed = (
+            conversation.last_turn_at
+            if rotate
+            else resumed_after(
+                last_turn_at=conversation.last_turn_at,
+                session_started_at=conversation.session_started_at,
             )
+        )
         last = remaining[-1]
         # Blue ticks go out while the model thinks, not before it.
         read_receipt = (
@@ -136,18 +194,23 @@ class TurnProcessor:
             if last.message_id and last.reply_to
             else None
         )
-        text = render_turn_input(
-            [
-                TurnMessage(e.id, ContentKind(e.content_kind or "other"), e.body_text or "")
-                for e in remaining
-            ]
-        )
         try:
-            reply = await self._agent.reply(
-                session_id=conversation.session_id,
-                user_id=conversation.conversation_key,
-                text=text,
-            )
+            # Voice notes become their transcripts (or are marked unusable) in arrival order;
+            # a note worth retrying raises VoiceNoteNotReady and the turn goes back to retry.
+            burst = await self._voice_burst(remaining)
+            if burst.only_unusable_audio:
+                # Nothing the model could answer: ask the lead to type, through the same
+                # outbound path below (one `reply:<turn_id>` row, fencing, owner checks).
+                reply = self._audio_unusable_reply()
+            else:
+                reply = await self._answer(
+                    conversation.conversation_key,
+                    render_turn_input(burst.messages),
+                    turn_id=turn_id,
+                    session_id=session_id,
+                    resumed=resumed,
+                    last_event_id=last.id,
+                )
         finally:
             if read_receipt is not None:
                 await read_receipt
@@ -159,8 +222,12 @@ class TurnProcessor:
             ):
                 raise LeaseLost(conversation.conversation_key)
             current = await conversations.get(conversation.conversation_key)
-            if current and not bot_may_answer(
-                current.owner, current.paused_until, datetime.now(UTC)
+            # A pause this very turn caused (its own handoff) still lets its reply out.
+            paused_by_this_turn = current is not None and current.owner_turn_id == turn_id
+            if (
+                current
+                and not paused_by_this_turn
+                and not bot_may_answer(current.owner, current.paused_until, datetime.now(UTC))
             ):
                 # A human took over while the model was thinking: drop the draft.
                 await EventRepository(conn).mark_done(
@@ -175,11 +242,85 @@ class TurnProcessor:
                 body=reply.text,
                 turn_id=turn_id,
                 now=datetime.now(UTC),
+                reply_kind=reply.kind,
+                prompt_version=reply.prompt_version,
+                agent_run_id=reply.run_id,
             )
+            await conversations.mark_turn(conversation.conversation_key, now=datetime.now(UTC))
         await self._outbound.deliver(record)
         await self._finish([e.id for e in remaining])
         log.info("turn.replied", conversation_id=conversation.id, events=len(remaining))
         return "replied"
+
+    async def _answer(
+        self,
+        key: str,
+        text: str,
+        *,
+        turn_id: str,
+        session_id: str,
+        resumed: datetime | None,
+        last_event_id: int,
+    ) -> AgentReply:
+        """The turn's reply: a fixed one for a data-rights request, else the agent's."""
+        flags = inspect_input(text)
+        lgpd = sorted(flag.value for flag in flags & LGPD_FLAGS)
+        if lgpd:
+            # Recorded for the LGPD process and handed to a person; the model is not asked.
+            await self._leads.record_lgpd_request(
+                key, kinds=lgpd, event_id=last_event_id, turn_id=turn_id
+            )
+            FIXED_REPLIES.labels(LGPD_REPLY).inc()
+            return AgentReply(
+                text=self._replies.get(LGPD_REPLY),
+                run_id=None,
+                kind=f"fixed:{LGPD_REPLY}",
+                prompt_version=self._replies.label,
+            )
+        if InputFlag.PROMPT_INJECTION in flags:
+            log.warning("turn.prompt_injection_suspected")
+            await self._audit_input(key, "input.prompt_injection_suspected")
+            text = f"{text}\n\n{self._prompt.template('nota_injecao')}"
+        state = await self._leads.state(key)
+        return await self._agent.reply(
+            TurnRequest(
+                session_id=session_id,
+                user_id=key,
+                text=text,
+                turn_id=turn_id,
+                lead_context=render_lead_context(self._prompt, state, resumed_after=resumed),
+            )
+        )
+
+    async def _voice_burst(self, events: list[EventRecord]) -> ResolvedBurst:
+        if self._voice is not None:
+            return await self._voice.resolve(events)
+        return ResolvedBurst(
+            messages=[
+                TurnMessage(e.id, ContentKind(e.content_kind or "other"), e.body_text or "")
+                for e in events
+            ]
+        )
+
+    def _audio_unusable_reply(self) -> AgentReply:
+        FIXED_REPLIES.labels(AUDIO_UNUSABLE_REPLY).inc()
+        return AgentReply(
+            text=self._replies.get(AUDIO_UNUSABLE_REPLY),
+            run_id=None,
+            kind=f"fixed:{AUDIO_UNUSABLE_REPLY}",
+            prompt_version=self._replies.label,
+        )
+
+    async def _audit_input(self, key: str, action: str) -> None:
+        async with self._engine.begin() as conn:
+            await AuditRepository(conn).record(
+                actor="worker",
+                action=action,
+                subject_type="conversation",
+                subject_id=mask_conversation_key(key),
+                details={},
+                now=datetime.now(UTC),
+            )
 
     async def _finish(self, ids: list[int], note: str | None = None) -> None:
         async with self._engine.begin() as conn:

@@ -23,6 +23,10 @@ class ConversationRecord:
     paused_until: datetime | None
     session_id: str
     last_inbound_at: datetime | None
+    session_started_at: datetime | None
+    last_turn_at: datetime | None
+    owner_reason: str | None
+    owner_turn_id: str | None
 
 
 _COLUMNS = [t.c[name] for name in ConversationRecord.__dataclass_fields__]
@@ -99,11 +103,36 @@ class ConversationRepository:
         )
 
     async def set_owner(
-        self, key: str, *, owner: ConversationOwner, paused_until: datetime | None, now: datetime
+        self,
+        key: str,
+        *,
+        owner: ConversationOwner,
+        paused_until: datetime | None,
+        now: datetime,
+        reason: str | None = None,
+        turn_id: str | None = None,
     ) -> bool:
         result = await self._conn.execute(
             update(t)
             .where(t.c.conversation_key == key)
-            .values(owner=owner, paused_until=paused_until, updated_at=now)
+            .values(
+                owner=owner,
+                paused_until=paused_until,
+                owner_reason=reason,
+                owner_turn_id=turn_id,
+                updated_at=now,
+            )
         )
         return result.rowcount == 1
+
+    async def start_session(self, key: str, *, session_id: str, now: datetime) -> None:
+        await self._conn.execute(
+            update(t)
+            .where(t.c.conversation_key == key)
+            .values(session_id=session_id, session_started_at=now, updated_at=now)
+        )
+
+    async def mark_turn(self, key: str, *, now: datetime) -> None:
+        await self._conn.execute(
+            update(t).where(t.c.conversation_key == key).values(last_turn_at=now, updated_at=now)
+        )

@@ -42,6 +42,8 @@ class EventRecord:
     reply_to: str | None
     content_kind: str | None
     body_text: str | None
+    body_is_transcript: bool
+    media_error: str | None
     status: EventStatus
     attempts: int
     next_attempt_at: datetime
@@ -212,6 +214,20 @@ class EventRepository:
                 lease_expires_at=None,
                 updated_at=now,
             )
+        )
+
+    async def record_transcript(self, event_id: int, *, text: str, now: datetime) -> None:
+        """A voice note's transcript becomes the event's text, marked as a transcription."""
+        await self._conn.execute(
+            update(t)
+            .where(t.c.id == event_id)
+            .values(body_text=text, body_is_transcript=True, media_error=None, updated_at=now)
+        )
+
+    async def record_media_error(self, event_id: int, *, reason: str, now: datetime) -> None:
+        """Why a voice note could not be used (final: later attempts do not fetch it again)."""
+        await self._conn.execute(
+            update(t).where(t.c.id == event_id).values(media_error=reason, updated_at=now)
         )
 
     async def ids_with_status(self, status: EventStatus, limit: int) -> list[int]:

@@ -45,6 +45,9 @@ class OutboundRepository:
         body: str,
         turn_id: str | None,
         now: datetime,
+        reply_kind: str | None = None,
+        prompt_version: str | None = None,
+        agent_run_id: str | None = None,
     ) -> OutboundRecord:
         """The row for `key`: created now, or the one an earlier attempt already wrote."""
         await self._conn.execute(
@@ -56,6 +59,9 @@ class OutboundRepository:
                 recipient=recipient,
                 body=body,
                 turn_id=turn_id,
+                reply_kind=reply_kind,
+                prompt_version=prompt_version,
+                agent_run_id=agent_run_id,
                 status=OutboundStatus.PENDING,
                 attempts=0,
                 created_at=now,

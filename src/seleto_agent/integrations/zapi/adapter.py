@@ -151,3 +151,14 @@ def _ignored(
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def audio_url(body: dict[str, Any]) -> str | None:
+    """Where a voice note's bytes are (`audio.audioUrl`, contracts/zapi.md §2.2), if anywhere.
+
+    Z-API keeps media for 30 days and then deletes it; the URL is read at turn time from the
+    stored payload, which is the only place it is kept.
+    """
+    audio = body.get("audio")
+    url = audio.get("audioUrl") if isinstance(audio, dict) else None
+    return url if isinstance(url, str) and url else None

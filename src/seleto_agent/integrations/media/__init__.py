@@ -1,0 +1,1 @@
+"""Fetching media the providers point us at: SSRF-safe download, type sniffing, duration."""

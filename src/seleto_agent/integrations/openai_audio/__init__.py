@@ -1,0 +1,1 @@
+"""OpenAI's audio API (speech-to-text for voice notes)."""
