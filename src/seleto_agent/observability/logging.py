@@ -26,9 +26,13 @@ _QUIET_LOGGERS = {
         "sqlalchemy",
         "psycopg",
         "openai",
+        "httpx2",
         "asyncio",
     )
 }
+# Agno's loggers print to their own stdout handler and do not propagate (agno/utils/log.py), and
+# Agno sets them back to INFO on every run, so a logger level is not enough for them.
+_AGNO_LOGGERS = ("agno", "agno-team", "agno-workflow")
 
 
 def configure_logging(*, level: str, fmt: str, pii_key: bytes) -> None:
@@ -62,6 +66,11 @@ def configure_logging(*, level: str, fmt: str, pii_key: bytes) -> None:
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
+    handler.addFilter(_QuietThirdParty())
+    for name in _AGNO_LOGGERS:
+        agno_logger = logging.getLogger(name)
+        agno_logger.handlers = []
+        agno_logger.propagate = True
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
@@ -72,6 +81,16 @@ def configure_logging(*, level: str, fmt: str, pii_key: bytes) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+
+
+class _QuietThirdParty(logging.Filter):
+    """Drops third-party records below WARNING whatever level their logger was reset to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        root_name = record.name.split(".", 1)[0]
+        return root_name not in _QUIET_LOGGERS and root_name not in _AGNO_LOGGERS
 
 
 def _drop_color_message(
