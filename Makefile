@@ -36,3 +36,7 @@ demo: install
 
 bench: install
 	$(UV) run python bench/run_all.py
+
+# Scripted model by default; a real model when OPENAI_API_KEY is set (README "Conversation evals").
+eval: install
+	$(UV) run python -m seleto_agent.evals

@@ -3,7 +3,7 @@
 `make bench` runs this. Nothing here asserts: the figures are printed for people to read.
 Only 127.0.0.1 is contacted; every process started is stopped, every database created dropped.
 
-Usage: uv run python bench/run_all.py [--quick] [--skip ack,turn,breakdown]
+Usage: uv run python bench/run_all.py [--quick] [--skip ack,turn,breakdown,guardrails,tokens]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import ack_breakdown
+import guardrail_filter
 import psycopg
 import turn_overhead
 import webhook_ack
@@ -67,7 +68,9 @@ def run_breakdown(env: BenchEnv, quick: bool) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter runs (about 2 minutes)")
-    parser.add_argument("--skip", default="", help="comma list of: ack, turn, breakdown")
+    parser.add_argument(
+        "--skip", default="", help="comma list of: ack, turn, breakdown, guardrails, tokens"
+    )
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     started = time.perf_counter()
@@ -86,6 +89,17 @@ def main() -> None:
         if "breakdown" not in skip:
             log("ack_breakdown: in its own process")
             sections.append(ack_breakdown.report(run_breakdown(env, args.quick)))
+    if "guardrails" not in skip:
+        sections.append(guardrail_filter.report(guardrail_filter.run()))
+    if "tokens" not in skip:
+        log("prompt_tokens: in its own process")
+        tokens = subprocess.run(
+            [sys.executable, str(BENCH_DIR / "prompt_tokens.py")],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        sections.append(tokens.stdout.strip())
     elapsed = time.perf_counter() - started
     print(f"seleto-agent benchmarks{' (--quick)' if args.quick else ''}: {header}")
     print()

@@ -1,0 +1,148 @@
+"""Eval scenarios: `evals/scenarios/*.yaml`, validated strictly when loaded.
+
+Each file holds `scenarios:`, a list of conversations. A turn is what the lead writes, the
+replies the scripted model gives in CI (`scripted`: tool calls and/or a final text, what a good
+real model would do; ignored against a real model) and optionally the kind of reply that must
+reach the lead. `expect` is the state the conversation must leave behind. `temperature` and
+`handoff` must always be written (null is an expectation too); any other expectation is checked
+only when written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from seleto_agent.agents.tools import TOOL_NAMES
+from seleto_agent.db.repositories.leads import SLOT_COLUMNS
+from seleto_agent.domain.temperature import Temperature
+from seleto_agent.sandbox.model_replies import ScriptedReply
+from seleto_agent.settings import PROJECT_ROOT
+
+SCENARIOS_DIR = PROJECT_ROOT / "evals" / "scenarios"
+
+# `outbound_messages.reply_kind` of the turn's reply, or "none" when the bot stays silent
+# (a person owns the conversation).
+NO_REPLY = "none"
+ReplyKind = Literal[
+    "agent",
+    "agent:regenerated",
+    "fixed:guardrail_fallback",
+    "fixed:lgpd_request_received",
+    "none",
+]
+HandoffKind = Literal["hot_lead", "requested", "lgpd"]
+LgpdKind = Literal["data_deletion", "data_access", "data_correction", "opt_out"]
+BOOLEAN_SLOTS = frozenset({"knows_seleto"})
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class ScenarioError(ValueError):
+    """A scenario file is missing or invalid; the message names the file and the entry."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Turn(_Strict):
+    lead: Text
+    scripted: tuple[ScriptedReply, ...] = ()
+    reply_kind: ReplyKind | None = None
+
+    @model_validator(mode="after")
+    def _known_tools(self) -> Turn:
+        for reply in self.scripted:
+            for call in reply.tool_calls or ():
+                if call.name not in TOOL_NAMES:
+                    raise ValueError(f"unknown tool {call.name!r}; tools: {', '.join(TOOL_NAMES)}")
+        return self
+
+
+class Expectations(_Strict):
+    temperature: Temperature | None
+    handoff: HandoffKind | None
+    slots: dict[str, str | bool] = Field(default_factory=dict)
+    suggested_model: str | None = None
+    quotes: NonNegativeInt | None = None
+    companies: tuple[str, ...] | None = None
+    lgpd_requests: tuple[LgpdKind, ...] | None = None
+    model_calls: NonNegativeInt | None = None
+    audit_actions: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _known_slots(self) -> Expectations:
+        for slot, value in self.slots.items():
+            if slot not in SLOT_COLUMNS:
+                raise ValueError(f"unknown slot {slot!r}; slots: {', '.join(SLOT_COLUMNS)}")
+            if isinstance(value, bool) != (slot in BOOLEAN_SLOTS):
+                kind = "true or false" if slot in BOOLEAN_SLOTS else "text"
+                raise ValueError(f"slot {slot!r} expects {kind}")
+        return self
+
+    def written(self, name: str) -> bool:
+        return name in self.model_fields_set
+
+
+class Scenario(_Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
+    description: Text
+    turns: tuple[Turn, ...] = Field(min_length=1)
+    expect: Expectations
+
+    @property
+    def scripted_calls(self) -> int:
+        return sum(len(turn.scripted) for turn in self.turns)
+
+    @model_validator(mode="after")
+    def _model_calls_match_script(self) -> Scenario:
+        # Against the scripted model every scripted reply is one model call; a different
+        # count means the scenario contradicts itself.
+        expected = self.expect.model_calls
+        if expected is not None and expected != self.scripted_calls:
+            raise ValueError(
+                f"expect.model_calls is {expected} but the turns script {self.scripted_calls}"
+            )
+        return self
+
+
+class _ScenarioFile(_Strict):
+    scenarios: tuple[Scenario, ...] = Field(min_length=1)
+
+
+def load_scenarios(folder: Path = SCENARIOS_DIR) -> tuple[Scenario, ...]:
+    """Every scenario under `folder`, files in name order; ids are unique across files."""
+    paths = sorted(folder.glob("*.yaml"))
+    if not paths:
+        raise ScenarioError(f"{folder}: no scenario files (*.yaml)")
+    scenarios: list[Scenario] = []
+    for path in paths:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            scenarios += _ScenarioFile.model_validate(raw).scenarios
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"{path.name}: not valid YAML ({exc})") from exc
+        except ValidationError as exc:
+            details = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise ScenarioError(f"{path.name}: {details}") from exc
+    seen: set[str] = set()
+    for scenario in scenarios:
+        if scenario.id in seen:
+            raise ScenarioError(f"scenario id {scenario.id!r} is used twice")
+        seen.add(scenario.id)
+    return tuple(scenarios)
