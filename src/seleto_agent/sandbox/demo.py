@@ -22,13 +22,64 @@ from seleto_agent.sandbox.app import create_sandbox_app
 from seleto_agent.sandbox.config import SandboxConfig
 
 LEAD_PHONE = "5511987654321"
+
+
+def _tool(name: str, /, **arguments: Any) -> dict[str, Any]:
+    return {"tool_calls": [{"name": name, "arguments": arguments}]}
+
+
+def _say(text: str) -> dict[str, Any]:
+    return {"content": text}
+
+
 # Throwaway credentials of a local simulation, not secrets.
 WEBHOOK_TOKEN = "demo-webhook-token"  # noqa: S105
 ADMIN_TOKEN = "demo-admin-token"  # noqa: S105
-SCRIPT = (
-    "oi, vi a formadora de hambúrguer de vocês",
-    "sou o Carlos, da Casa de Carnes Silva",
-    "fazemos uns 2000 hambúrgueres por dia, aqui em Campinas/SP",
+# Each lead message, and what the scripted model answers: the tool calls a good model would make
+# and its text. The service runs the real tools, rules and guardrail on them.
+SCRIPT: tuple[tuple[str, list[dict[str, Any]]], ...] = (
+    (
+        "oi, vi a formadora de hambúrguer de vocês",
+        [
+            _tool("update_lead", product_interest="formadora de hambúrguer"),
+            _say(
+                "Olá! Sou o assistente virtual da Seleto Industrial; esta conversa fica "
+                "registrada para o atendimento e o orçamento. Temos formadoras da manual à "
+                "industrial. Com quem eu falo, e de qual empresa?"
+            ),
+        ],
+    ),
+    (
+        "sou o Carlos, da Casa de Carnes Silva. Quanto custa a FB300?",
+        [
+            _tool("update_lead", name="Carlos", company_name="Casa de Carnes Silva"),
+            _tool("create_quote_request", product="FB300"),
+            # A draft that breaks the price rule: the guardrail blocks it and asks again.
+            _say("A FB300 sai por R$ 25.000,00 à vista."),
+            _say(
+                "Prazer, Carlos! Registrei o seu pedido de orçamento da FB300; valores e "
+                "condições vêm na proposta do especialista. Quantos hambúrgueres vocês fazem "
+                "por dia?"
+            ),
+        ],
+    ),
+    (
+        "fazemos uns 2000 hambúrgueres por dia, aqui em Campinas/SP, e queremos comprar este mês",
+        [
+            _tool(
+                "update_lead",
+                production_volume="2000 por dia",
+                city="Campinas",
+                uf="SP",
+                urgency="este mês",
+                segment="casa de carnes",
+            ),
+            _say(
+                "Perfeito! Para 2.000 por dia a FB300 atende com folga. Um especialista da "
+                "Seleto vai continuar o seu atendimento por aqui em breve."
+            ),
+        ],
+    ),
 )
 
 
@@ -79,8 +130,10 @@ async def _play(sandbox_url: str, service_url: str, config: SandboxConfig) -> No
         print("=" * 72)
         print("SIMULATION — scripted lead, simulated Z-API, scripted model (no AI)")
         print("=" * 72)
-        for number, text in enumerate(SCRIPT, start=1):
+        for number, (text, replies) in enumerate(SCRIPT, start=1):
             print(f"\nLead ({LEAD_PHONE[:4]}…{LEAD_PHONE[-4:]}): {text}")
+            scripted = await sandbox.post("/_sandbox/model/script", json={"replies": replies})
+            scripted.raise_for_status()
             await sandbox.post("/_sandbox/zapi/inbound", json={"phone": LEAD_PHONE, "text": text})
             print(f"Seleto (bot): {await _wait_for_reply(sandbox, number)}")
     async with httpx.AsyncClient(base_url=service_url, timeout=10) as service:
@@ -91,8 +144,16 @@ async def _play(sandbox_url: str, service_url: str, config: SandboxConfig) -> No
     for event in reversed(events):
         print(f"#{event['id']:<3} {event['type']:<22} {event['status']:<8} {event['phone']}")
     print("\n--- Conversation (GET /admin/conversations/{phone}) ---")
-    print(f"owner={state['owner']} session={state['session_id']}")
-    print(f"lead slots: {state['lead']}")
+    print(f"owner={state['owner']} ({state['owner_reason']}) session={state['session_id']}")
+    lead = state["lead"]
+    slots = {k: v for k, v in lead.items() if v is not None and not k.startswith("temperature")}
+    print("lead slots: " + ", ".join(f"{k}={v}" for k, v in slots.items()))
+    print(f"temperature: {lead['temperature']} — {lead['temperature_reason']}")
+    print(f"quote requests: {[quote['product'] for quote in state['quotes']]}")
+    if state["handoff"]:
+        print(f"handoff to the SDR team ({state['handoff']['kind']}):")
+        for field, value in state["handoff"]["brief"].items():
+            print(f"  {field}: {value}")
     print(f"CRM ids: {state['crm']} (PipeRun sync is not part of this release)")
 
 
