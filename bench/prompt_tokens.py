@@ -32,7 +32,7 @@ from _common import log, table
 
 from seleto_agent.agents.factory import HISTORY_RUNS
 from seleto_agent.agents.prompts import load_prompt
-from seleto_agent.domain.catalog import load_catalog
+from seleto_agent.domain.catalog_file import load_catalog
 from seleto_agent.evals.harness import (
     ModelMode,
     SandboxClient,

@@ -17,7 +17,7 @@ from seleto_agent.agents.prompts import load_fixed_replies, load_prompt
 from seleto_agent.agents.runner import AgnoAgentRunner
 from seleto_agent.agents.tools import SdrTools, ToolBudget
 from seleto_agent.db.engine import create_engine
-from seleto_agent.domain.catalog import load_catalog
+from seleto_agent.domain.catalog_file import load_catalog
 from seleto_agent.integrations.media.download import MediaDownloader, build_media_http_client
 from seleto_agent.integrations.media.policy import MediaPolicy
 from seleto_agent.integrations.openai_audio.client import OpenAIAudioClient

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from seleto_agent.domain.brazil import InvalidCnpj, validate_cnpj
-from seleto_agent.domain.catalog import load_catalog
+from seleto_agent.domain.catalog_file import load_catalog
 from seleto_agent.domain.guardrails import check_reply
 from seleto_agent.domain.input_checks import InputFlag, inspect_input
 from seleto_agent.evals.scenarios import Scenario, ScenarioError, load_scenarios

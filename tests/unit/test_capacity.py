@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from seleto_agent.domain.capacity import ProductionVolume, parse_volume, suggest_model
-from seleto_agent.domain.catalog import Catalog, load_catalog
+from seleto_agent.domain.catalog import Catalog
+from seleto_agent.domain.catalog_file import load_catalog
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "knowledge" / "catalog.yaml")
 

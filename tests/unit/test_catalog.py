@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from seleto_agent.domain.catalog import Catalog, CatalogError, load_catalog
+from seleto_agent.domain.catalog import Catalog, CatalogError
+from seleto_agent.domain.catalog_file import load_catalog
 
 SHIPPED = Path(__file__).resolve().parents[2] / "knowledge" / "catalog.yaml"
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from seleto_agent.domain.catalog import load_catalog
+from seleto_agent.domain.catalog_file import load_catalog
 from seleto_agent.domain.temperature import (
     LeadSignals,
     Temperature,
