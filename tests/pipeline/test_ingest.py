@@ -160,3 +160,45 @@ async def test_voice_note_is_accepted_with_its_kind(service: Service) -> None:
     response = await service.post_zapi(received_audio())
     assert response.json() == {"status": "accepted"}
     assert await count_events(service, content_kind="audio") == 1
+
+
+async def test_receipt_that_beats_the_stored_message_id_is_applied_later(
+    service: Service, sandbox: Any
+) -> None:
+    from seleto_agent.db.tables import delivery_receipts, outbound_messages
+
+    # Z-API accepts the send at once but answers slowly: its READ receipt arrives while our
+    # client is still waiting, before the message id is stored.
+    sandbox.zapi_faults(send_text=[{"respond_after": 0.6}])
+    await service.post_zapi(received_text(text="bom dia"))
+    sent = await wait_for(sandbox.sent_texts)
+    response = await service.post_zapi(message_status(ids=[sent[0]["messageId"]], status="READ"))
+    assert response.json() == {"status": "ignored"}
+    async with service.runtime.engine.connect() as conn:
+        early = (await conn.execute(select(outbound_messages.c.delivery_status))).scalar_one()
+    assert early is None
+    await wait_for(lambda: count_events(service, status="done"))
+
+    async def applied() -> bool:
+        async with service.runtime.engine.connect() as conn:
+            row = (await conn.execute(select(outbound_messages))).one()
+        return row.delivery_status == "READ"
+
+    await wait_for(applied)
+    async with service.runtime.engine.connect() as conn:
+        receipts = (await conn.execute(select(delivery_receipts.c.status))).scalars().all()
+    assert receipts == ["READ"]
+
+
+async def test_late_receipt_never_moves_a_message_back(service: Service, sandbox: Any) -> None:
+    from seleto_agent.db.tables import outbound_messages
+
+    await service.post_zapi(received_text(text="bom dia"))
+    sent = await wait_for(sandbox.sent_texts)
+    await wait_for(lambda: count_events(service, status="done"))
+    message_id = sent[0]["messageId"]
+    await service.post_zapi(message_status(ids=[message_id], status="READ"))
+    await service.post_zapi(message_status(ids=[message_id], status="RECEIVED"))
+    async with service.runtime.engine.connect() as conn:
+        status = (await conn.execute(select(outbound_messages.c.delivery_status))).scalar_one()
+    assert status == "READ"

@@ -236,6 +236,18 @@ lgpd_requests = Table(
     Index("ix_lgpd_requests_conversation", "conversation_key"),
 )
 
+# Delivery/read receipts as they arrive; one that beats its send's message id is applied later.
+delivery_receipts = Table(
+    "delivery_receipts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", Text, nullable=False),
+    Column("provider_message_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("provider", "provider_message_id", "status", name="uq_delivery_receipts"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -86,3 +86,26 @@ class DeliveryUpdate:
 
 
 Classified = InboundMessage | IgnoredCallback | DeliveryUpdate
+
+
+# How far along a sent message is; a late or repeated receipt never moves it back.
+_DELIVERY_RANK = {
+    "ACCEPTED": 1,
+    "SENT": 2,
+    "RECEIVED": 3,
+    "DELIVERED": 3,
+    "READ": 4,
+    "READ_BY_ME": 4,
+    "PLAYED": 5,
+}
+
+
+def delivery_rank(status: str | None) -> int:
+    """Unknown statuses (a provider's error codes, say) rank lowest but still beat nothing."""
+    if status is None:
+        return -1
+    return _DELIVERY_RANK.get(status.upper(), 0)
+
+
+def most_advanced(statuses: list[str]) -> str | None:
+    return max(statuses, key=delivery_rank, default=None)

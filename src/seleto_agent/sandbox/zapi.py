@@ -96,7 +96,7 @@ def build_zapi_router(ctx: SandboxContext) -> APIRouter:
                 body = await read_json_body(request)
                 phone = require_phone(body)
                 content = require_text(body, content_field)
-                await apply_fault(zapi, fault_key(endpoint))
+                respond_after = await apply_fault(zapi, fault_key(endpoint))
                 require_connected(zapi)
             except ZapiRejection as rejection:
                 record(endpoint, body, rejection.status, error=rejection.error)
@@ -112,6 +112,8 @@ def build_zapi_router(ctx: SandboxContext) -> APIRouter:
                     audio=content if content_field == "audio" else None,
                 )
             )
+            if respond_after > 0:
+                await asyncio.sleep(respond_after)
             # `id` duplicates `messageId` "for Zapier compatibility" ([D] send-message-text).
             return JSONResponse({"zaapId": zaap_id, "messageId": message_id, "id": message_id})
 

@@ -73,6 +73,7 @@ class FaultSpec(BaseModel):
     retry_after: float | None = Field(default=None, ge=0)
     delay: float = Field(default=0.0, ge=0)
     timeout: float | None = Field(default=None, ge=0)
+    respond_after: float = Field(default=0.0, ge=0)
 
 
 class ZapiFaultsRequest(BaseModel):

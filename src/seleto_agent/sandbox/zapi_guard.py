@@ -108,13 +108,15 @@ def fault_rejection(fault: ZapiFault) -> ZapiRejection | None:
     return ZapiRejection(fault.status, message, headers)
 
 
-async def apply_fault(state: ZapiState, fault_key: str) -> None:
-    """Consume the next scripted fault of this endpoint: sleep, then maybe fail."""
+async def apply_fault(state: ZapiState, fault_key: str) -> float:
+    """Consume the next scripted fault of this endpoint: sleep, then maybe fail. Returns how
+    long to wait after the call succeeded, before answering (`respond_after`)."""
     fault = state.pop_fault(fault_key)
     if fault is None:
-        return
+        return 0.0
     if fault.sleep_seconds > 0:
         await asyncio.sleep(fault.sleep_seconds)
     rejection = fault_rejection(fault)
     if rejection is not None:
         raise rejection
+    return fault.respond_after

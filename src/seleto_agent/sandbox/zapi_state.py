@@ -38,6 +38,9 @@ class ZapiFault:
     retry_after: float | None = None
     delay: float = 0.0
     timeout: float | None = None
+    # Sleep after the message was accepted and recorded, before answering: the provider has
+    # sent it, its callbacks may already be on their way, and the client is still waiting.
+    respond_after: float = 0.0
 
     @property
     def sleep_seconds(self) -> float:

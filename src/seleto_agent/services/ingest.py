@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.events import EventRepository, NewEvent
 from seleto_agent.db.repositories.outbound import OutboundRepository
+from seleto_agent.db.repositories.receipts import ReceiptRepository
 from seleto_agent.domain.events import (
     Classified,
     DeliveryUpdate,
@@ -148,6 +149,13 @@ class IngestService:
         )
         async with self._engine.begin() as conn:
             await EventRepository(conn).insert_unique(event)
+            # Kept even when it matches nothing yet: the send may not have stored its id.
+            await ReceiptRepository(conn).add(
+                provider=update.provider,
+                message_ids=update.provider_message_ids,
+                status=update.status,
+                now=now,
+            )
             matched = await OutboundRepository(conn).record_delivery(
                 update.provider_message_ids, update.status, now
             )

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundRepository
-from seleto_agent.domain.events import OutboundStatus
+from seleto_agent.db.repositories.receipts import ReceiptRepository
+from seleto_agent.domain.events import OutboundStatus, most_advanced
 from seleto_agent.integrations.whatsapp import WhatsAppError, WhatsAppSender
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import OUTBOUND
@@ -53,8 +54,24 @@ class OutboundService:
                 zaap_id=sent.provider_zaap_id,
                 now=datetime.now(UTC),
             )
+        if sent.provider_message_id:
+            await self._apply_early_receipts(sent.provider_message_id)
         OUTBOUND.labels(self.provider, "sent").inc()
         log.info("outbound.sent", outbound_id=record.id)
+
+    async def _apply_early_receipts(self, message_id: str) -> None:
+        """Receipts that arrived before the id was stored (the provider can call back faster
+        than `sent` commits). Read after that commit, so a receipt is missed only if its own
+        transaction commits in the instant between its lookup and this read."""
+        async with self._engine.begin() as conn:
+            statuses = await ReceiptRepository(conn).statuses_for(
+                provider=self.provider, message_id=message_id
+            )
+            best = most_advanced(statuses)
+            if best is not None:
+                await OutboundRepository(conn).record_delivery(
+                    [message_id], best, datetime.now(UTC)
+                )
 
     async def mark_read(self, *, to: str, message_id: str) -> None:
         """Blue ticks for the lead; a failure here must never cost the reply."""

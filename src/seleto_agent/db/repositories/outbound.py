@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from seleto_agent.db.dialect import insert_for
 from seleto_agent.db.tables import outbound_messages as t
-from seleto_agent.domain.events import OutboundStatus
+from seleto_agent.domain.events import OutboundStatus, delivery_rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +119,23 @@ class OutboundRepository:
     async def record_delivery(
         self, provider_message_ids: Sequence[str], status: str, now: datetime
     ) -> int:
-        result = await self._conn.execute(
-            update(t)
-            .where(t.c.provider_message_id.in_(provider_message_ids))
-            .values(delivery_status=status, updated_at=now)
-        )
-        return int(result.rowcount)
+        """Apply a receipt to the sends it names, never moving one back (READ then a late
+        RECEIVED stays READ). Returns how many sends it matched."""
+        rows = (
+            await self._conn.execute(
+                select(t.c.id, t.c.delivery_status).where(
+                    t.c.provider_message_id.in_(provider_message_ids)
+                )
+            )
+        ).all()
+        advance = [
+            row.id for row in rows if delivery_rank(status) > delivery_rank(row.delivery_status)
+        ]
+        if advance:
+            await self._conn.execute(
+                update(t).where(t.c.id.in_(advance)).values(delivery_status=status, updated_at=now)
+            )
+        return len(rows)
 
 
 def _record(data: dict[str, object]) -> OutboundRecord:
