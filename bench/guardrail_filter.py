@@ -12,6 +12,10 @@ the mean over every item, repeated; pure CPU, no network, no database.
 
 The lists were written together with the rules, so perfect figures here mean the rules do what
 the lists say, not that they generalise; add every miss found in real traffic to the lists.
+The holdout lists (evals/guardrails/holdout_*.yaml) were written blind, before the rules were
+tuned to them. Their first run is history, kept in BLIND_FIGURES below; the section prints the
+current figures on them next to it. Items marked `known_miss: true` are still scored (they
+count as errors here) and are reported by count.
 
 Usage: uv run python bench/guardrail_filter.py [--show-errors] [--repeat N]
 """
@@ -32,6 +36,21 @@ from seleto_agent.domain.guardrails import ViolationKind, check_reply
 from seleto_agent.domain.input_checks import InputFlag, inspect_input
 
 EVALS = ROOT / "evals" / "guardrails"
+
+# First run of the checkers on the holdout lists, before any rule was changed for them
+# (TP/FP/FN/TN per kind). One reply was relabelled afterwards ("Fica 12x de R$ 2.450 no
+# cartão." from [price, discount] to [price], the convention of sentences.yaml); under the
+# current label its blind discount row would read 6/0/1/73.
+BLIND_FIGURES = {
+    "holdout_replies.yaml": (
+        "price 18/1/2/59, discount 6/0/2/72, lead_time 8/0/3/69, too_many_questions 4/0/0/76; "
+        "7 of 80 items wrong"
+    ),
+    "holdout_inputs.yaml": (
+        "prompt_injection 9/0/1/30, data_deletion 3/0/0/37, data_access 1/0/1/38, "
+        "data_correction 0/0/2/38, opt_out 3/0/0/37; 4 of 40 items wrong"
+    ),
+}
 
 
 @dataclass
@@ -73,6 +92,8 @@ class FilterResult:
     errors: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
     us_per_call: float = 0.0
     items: int = 0
+    known_misses: int = 0
+    blind: str | None = None
 
 
 def _load(path: Path) -> list[dict[str, Any]]:
@@ -95,6 +116,8 @@ def score(
         kinds=[*kinds, "any"],
         confusion={kind: Confusion() for kind in [*kinds, "any"]},
         items=len(items),
+        known_misses=sum(1 for item in items if item.get("known_miss")),
+        blind=BLIND_FIGURES.get(path.name),
     )
     for item in items:
         expected = set(item["expect"])
@@ -113,20 +136,34 @@ def score(
     return result
 
 
-def run(*, repeat: int = 20) -> list[FilterResult]:
+def _reply_kinds(text: str) -> set[str]:
+    return {v.kind.value for v in check_reply(text)}
+
+
+def _input_flags(text: str) -> set[str]:
+    return {f.value for f in inspect_input(text)}
+
+
+def run(*, repeat: int = 20, holdout: bool = False) -> list[FilterResult]:
+    """The labelled lists, or with `holdout` the blind holdout lists."""
+    replies, inputs = (
+        ("holdout_replies.yaml", "holdout_inputs.yaml")
+        if holdout
+        else ("sentences.yaml", "inputs.yaml")
+    )
     return [
         score(
             "output guardrail (check_reply)",
-            EVALS / "sentences.yaml",
+            EVALS / replies,
             [k.value for k in ViolationKind],
-            lambda text: {v.kind.value for v in check_reply(text)},
+            _reply_kinds,
             repeat=repeat,
         ),
         score(
             "input checks (inspect_input)",
-            EVALS / "inputs.yaml",
+            EVALS / inputs,
             [f.value for f in InputFlag],
-            lambda text: {f.value for f in inspect_input(text)},
+            _input_flags,
             repeat=repeat,
         ),
     ]
@@ -136,8 +173,13 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def report(results: Sequence[FilterResult], *, show_errors: bool = False) -> str:
-    parts: list[str] = ["Guardrail filters against the labelled lists"]
+def report(
+    results: Sequence[FilterResult],
+    *,
+    show_errors: bool = False,
+    title: str = "Guardrail filters against the labelled lists",
+) -> str:
+    parts: list[str] = [title]
     for result in results:
         rows = [
             [
@@ -158,6 +200,10 @@ def report(results: Sequence[FilterResult], *, show_errors: bool = False) -> str
             f"{fmt(result.us_per_call)} µs per call; {len(result.errors)} items with a wrong set"
         )
         parts.append(table(["kind", "TP", "FP", "FN", "TN", "precision", "recall", "n"], rows))
+        if result.known_misses:
+            parts.append(f"  {result.known_misses} item(s) marked known_miss (counted above)")
+        if result.blind:
+            parts.append(f"  blind first run (TP/FP/FN/TN): {result.blind}")
         if show_errors:
             for text, expected, got in result.errors:
                 parts.append(f"  expected {expected} got {got}: {text}")
@@ -169,7 +215,16 @@ def main() -> None:
     parser.add_argument("--show-errors", action="store_true", help="print every misclassified item")
     parser.add_argument("--repeat", type=int, default=20, help="passes over each list for timing")
     args = parser.parse_args()
-    print(report(run(repeat=max(args.repeat, 1)), show_errors=args.show_errors))
+    repeat = max(args.repeat, 1)
+    print(report(run(repeat=repeat), show_errors=args.show_errors))
+    print()
+    print(
+        report(
+            run(repeat=repeat, holdout=True),
+            show_errors=args.show_errors,
+            title="Holdout (written blind, before fixes): current figures",
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -91,6 +91,12 @@ def main() -> None:
             sections.append(ack_breakdown.report(run_breakdown(env, args.quick)))
     if "guardrails" not in skip:
         sections.append(guardrail_filter.report(guardrail_filter.run()))
+        sections.append(
+            guardrail_filter.report(
+                guardrail_filter.run(holdout=True),
+                title="Holdout (written blind, before fixes): current figures",
+            )
+        )
     if "tokens" not in skip:
         log("prompt_tokens: in its own process")
         tokens = subprocess.run(

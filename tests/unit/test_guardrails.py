@@ -31,6 +31,8 @@ def _case_id(index: int, text: str) -> str:
 
 
 SENTENCES = _load("sentences.yaml")
+# Written blind, before the rules were tuned to it (see the file header); now a regression set.
+HOLDOUT = _load("holdout_replies.yaml")
 
 
 def test_the_list_is_big_and_balanced_enough() -> None:
@@ -55,8 +57,32 @@ def test_labelled_sentence_gets_exactly_its_kinds(text: str, expected: list[str]
     assert got == {ViolationKind(k) for k in expected}, [v.rule for v in check_reply(text)]
 
 
+def test_the_holdout_is_balanced_and_covers_every_kind() -> None:
+    assert len(HOLDOUT) >= 80
+    assert sum(1 for s in HOLDOUT if s["expect"]) >= 40
+    assert sum(1 for s in HOLDOUT if not s["expect"]) >= 40
+    assert {kind for s in HOLDOUT for kind in s["expect"]} == {k.value for k in ViolationKind}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "known_miss"),
+    [
+        pytest.param(s["text"], s["expect"], s.get("known_miss", False), id=_case_id(i, s["text"]))
+        for i, s in enumerate(HOLDOUT)
+    ],
+)
+def test_holdout_reply_gets_exactly_its_kinds(
+    text: str, expected: list[str], known_miss: bool
+) -> None:
+    got = {v.kind for v in check_reply(text)}
+    if known_miss:
+        # Not decidable by rules; counted (as a skip) so it stays visible, never asserted.
+        pytest.skip(f"known miss: expected {sorted(expected)}, got {sorted(got)}")
+    assert got == {ViolationKind(k) for k in expected}, [v.rule for v in check_reply(text)]
+
+
 def test_rules_are_fixed_ids_without_digits_or_reply_text() -> None:
-    for sentence in SENTENCES:
+    for sentence in [*SENTENCES, *HOLDOUT]:
         for violation in check_reply(sentence["text"]):
             assert re.fullmatch(r"[a-z_]+\.[a-z_]+", violation.rule), violation.rule
             assert not any(ch.isdigit() for ch in violation.rule)
@@ -125,6 +151,9 @@ def test_max_questions_is_configurable() -> None:
         "15 mil",
         "custa dez mil",
         "mil e quinhentos reais",
+        "800 pila",
+        "50 paus",
+        "27 e quinhentos",
     ],
 )
 def test_money_on_its_own_is_a_price(text: str) -> None:
@@ -145,6 +174,25 @@ def test_money_on_its_own_is_a_price(text: str) -> None:
 )
 def test_numbers_that_are_not_money_pass(text: str) -> None:
     assert check_reply(text) == ()
+
+
+def test_instalment_count_is_a_condition_but_an_amount_is_a_price() -> None:
+    assert {v.kind for v in check_reply("Dá para pagar em 6 parcelas.")} == {ViolationKind.DISCOUNT}
+    assert {v.kind for v in check_reply("Fica em 12x de 150.")} == {ViolationKind.PRICE}
+    assert check_reply("Em 3x220 V ela roda bem.") == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Consigo te entregar antes do Natal.",
+        "Até o fim do mês chega aí na sua fábrica.",
+        "Em uns 20 dias ela tá rodando na sua produção.",
+        "Despachamos até o dia 15.",
+    ],
+)
+def test_delivery_promises_without_a_duration_word(text: str) -> None:
+    assert {v.kind for v in check_reply(text)} == {ViolationKind.LEAD_TIME}
 
 
 def test_accents_and_case_do_not_matter() -> None:

@@ -6,11 +6,12 @@ so in the prompt, but a prompt is a request, not a guarantee, so every reply pas
 `check_reply` before it is sent.
 
 Design: the text is folded (NFKD, accents dropped, casefolded) and matched against regexes
-compiled once at import. A number is money only when its shape or its neighbours say so
-(a currency sign or word, a price word a few words before it, "mil"/"k" with no quantity
-after it); a number followed by a unit ("300 por hora", "5 kg", "220 V", "20% de gordura")
-is a spec, not a price. Each `Violation.rule` is a fixed id from this module, never text
-from the reply, so it can go to logs and metrics as it is.
+compiled once at import in `guardrail_patterns.py`; this module applies them and adds the
+context checks. A number is money only when its shape or its neighbours say so (a currency
+sign or word, a price word a few words before it, "mil"/"k" with no quantity after it); a
+number followed by a unit ("300 por hora", "5 kg", "220 V", "20% de gordura") is a spec, not a
+price. Each `Violation.rule` is a fixed id from these two modules, never text from the reply,
+so it can go to logs and metrics as it is.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+
+from seleto_agent.domain import guardrail_patterns as rx
 
 
 class ViolationKind(StrEnum):
@@ -45,163 +48,31 @@ def fold(text: str) -> str:
     return "".join(kept).casefold()
 
 
-# --- building blocks (all over folded text) -------------------------------------------------
-
-# A number standing on its own: "1.500,00", "12.900", "1500", "1,5". Not the tail of a model
-# code ("fb300"), a phone ("98765-4321"), a CNPJ ("11.222.333/0001-81") or a date ("10/03").
-_NUM = r"(?<![\w.,/(-])(?:\d{1,3}(?:\.\d{3}){1,4}(?:,\d{1,2})?|\d+(?:,\d{1,2})?)(?!\d|[.,/-]\d)"
-_SCALE = r"(?:\s*(?:mil|milhao|milhoes|mi|k)\b)"
-
-_UNIT_WORDS = (
-    "um|uma|dois|duas|tres|quatro|cinco|seis|sete|oito|nove|dez|onze|doze|treze|quatorze|"
-    "catorze|quinze|dezesseis|dezessete|dezoito|dezenove|vinte|trinta|quarenta|cinquenta|"
-    "sessenta|setenta|oitenta|noventa"
-)
-_HUNDRED_WORDS = (
-    "cem|cento|duzent[oa]s|trezent[oa]s|quatrocent[oa]s|quinhent[oa]s|seiscent[oa]s|"
-    "setecent[oa]s|oitocent[oa]s|novecent[oa]s"
-)
-_BIG_WORDS = rf"(?:mil|milhao|milhoes|{_HUNDRED_WORDS})"
-_ANY_WORD = rf"(?:{_UNIT_WORDS}|{_HUNDRED_WORDS}|mil|milhao|milhoes)"
-# "dez mil", "mil e quinhentos", "trezentos": a spelled-out amount big enough to be a price.
-# "um"/"dois" alone are left out: "o preço depende de dois fatores" is not an amount.
-# Repeats are bounded (no real amount has more than a few words) so matching stays linear.
-_BIG_WORDNUM = (
-    rf"\b(?:{_ANY_WORD}\s+(?:e\s+)?){{0,4}}{_BIG_WORDS}(?:\s+(?:e\s+)?{_ANY_WORD}){{0,4}}\b"
-)
-_ANY_WORDNUM = rf"\b{_ANY_WORD}(?:\s+(?:e\s+)?{_ANY_WORD}){{0,6}}\b"
-
-# What follows a number that is a measure, a count or a rate, not money. A range ("de 300 a
-# 350 hambúrgueres", "7 a 47 mm") carries the unit of its last number.
-_UNIT = (
-    r"(?:%|por\s*cento\b|x\b|kgs?\b|g\b|gr\b|gramas?\b|quilos?\b|t\b|ton\b|toneladas?\b|"
-    r"l\b|lts?\b|litros?\b|ml\b|mm\b|cm\b|m\b|metros?\b|cv\b|hp\b|kw\b|w\b|watts?\b|v\b|"
-    r"volts?\b|vac\b|hz\b|bar\b|psi\b|°|graus?\b|h\b|hs\b|horas?\b|min\b|minutos?\b|"
-    r"segundos?\b|dias?\b|semanas?\b|mes\b|meses\b|anos?\b|turnos?\b|ciclos?\b|"
-    r"hamburguer(?:es|s)?\b|burgers?\b|unidades?\b|un\b|und\b|pcs?\b|pecas?\b|espetos?\b|"
-    r"espetinhos?\b|bifes?\b|cubos?\b|tiras?\b|fatias?\b|porcoes?\b|salsichas?\b|"
-    r"linguicas?\b|moldes?\b|facas?\b|bicos?\b|velocidades?\b|fases?\b|clientes?\b|"
-    r"lojas?\b|funcionarios?\b|operadores?\b|pessoas?\b|maquinas?\b|equipamentos?\b|"
-    r"modelos?\b|frangos?\b|carcacas?\b|cabecas?\b|vezes\b|pedidos?\b|refeicoes\b|"
-    r"estados\b|cidades\b|paises\b|fatores\b|itens\b|opcoes\b|etapas\b|passos\b|motivos\b|"
-    r"tipos\b|tamanhos\b|perguntas\b|vagas\b|produtos\b|linhas\b|"
-    r"diari[oa]s?\b|mensais\b|semanais\b|por\s+(?:hora|h|dia|mes|semana|turno|minuto|ciclo)\b|"
-    r"ao\s+dia\b|/|\s*\d{4,5}-?\d{4}\b)"
-)
-# An amount: digits with an optional scale, taken whole ("3 mil" never backs off to "3" to
-# dodge the unit check on "3 mil por hora"), or a large spelled-out amount.
-_AMOUNT = rf"{_NUM}(?>{_SCALE}?)"
-_WORD_AMOUNT = rf"(?>{_BIG_WORDNUM})"
-_RANGE_TAIL = rf"(?:\s*(?:a|e|ou|-|–|ate)\s*{_AMOUNT})?"
-_NOT_A_MEASURE = rf"(?!{_RANGE_TAIL}\s*{_UNIT})"
-
-# Bare four-digit years ("março de 2026") are dates, never amounts after a weak price word.
-_YEAR = re.compile(r"(?:19|20)\d{2}")
-
-# How far a price word reaches: up to six words, never past the end of a sentence. A word may
-# hold a dot only inside it ("9.990"), so "." followed by a space ends the reach.
-_WORD = r"(?:[^\s.!?;]|\.(?=\S))+"
-_GAP = rf"(?:\s*[:=–-]?\s*(?:{_WORD}\s+){{0,6}}?)"
-
-_STRONG_PRICE_CUES = (
-    r"precos?|valor(?:es)?|custa(?:m|ria|riam|ra)?|custos?|investimento|orcamento|"
-    r"sai(?:em|ria|riam)?\s+(?:por|a)|por\s+(?:apenas|so|somente)|parcelas?|entrada|"
-    r"mensalidade|pag(?:a|am|ou|aram|ar|aria|ando|uei)"
-)
-_WEAK_PRICE_CUES = (
-    r"a\s+partir\s+de|em\s+torno\s+de|na\s+(?:faixa|casa)\s+d(?:e|os|as)|"
-    r"fica(?:m|ria|riam)?\s+(?:em|por)|sai(?:em|ria)?\s+em"
-)
-_PAYMENT_TAIL = (
-    r"(?:a\s+vista|no\s+(?:pix|boleto|cartao|dinheiro)|parcelad[oa]|mais\s+frete|\+\s*frete|"
-    r"fora\s+o\s+frete|cada\s+(?:uma|um|maquina))\b"
-)
-
-
-def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.MULTILINE)
-
-
 # --- price ----------------------------------------------------------------------------------
-
-_PRICE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    # "R$ 1.500,00", "R$1500", "r$ 2 mil", "US$ 3.000", "U$ 500", "€ 200", "R$ dez mil"
-    ("price.currency_symbol", _rx(rf"(?:\$|€|\b(?:brl|usd|eur)\b)\s*(?:\d|{_ANY_WORD}\b)")),
-    # "1.500 reais", "80 mil reais", "mil e quinhentos reais", "3 mil dólares", "2 milhões de reais"
-    (
-        "price.currency_word",
-        _rx(rf"(?:{_AMOUNT}|{_ANY_WORDNUM})\s+(?:de\s+)?(?:reais|dolares|dolar|euros?|contos)\b"),
-    ),
-    # "na casa dos seis dígitos": the size of an amount is still a price.
-    ("price.digit_count", _rx(r"\b(?:\d|quatro|cinco|seis|sete)\s+digitos\b")),
-    # "12x de 150", "10 x R$ 99", "12 vezes de 300"; "3x220 V" (three-phase) is a voltage.
-    (
-        "price.instalment_amount",
-        _rx(
-            rf"(?<![\w.,])\d{{1,2}}\s*(?:x|vezes)\s*(?:de\s+)?(?:r\$\s*)?{_AMOUNT}{_NOT_A_MEASURE}"
-        ),
-    ),
-    # "1.500,00": thousands and cents is an amount whatever the words around it.
-    (
-        "price.cents_amount",
-        _rx(rf"(?<![\w.,/-])\d{{1,3}}(?:\.\d{{3}}){{1,4}},\d{{2}}\b{_NOT_A_MEASURE}"),
-    ),
-    # "15.900 à vista", "9 mil no boleto", "1.200 por mês no cartão"
-    (
-        "price.amount_with_payment",
-        _rx(rf"{_AMOUNT}(?:\s+por\s+mes)?,?\s+{_PAYMENT_TAIL}"),
-    ),
-    # "custa 2 mil", "preço: 9.990", "valor de 4.500", "parcelas de 300", "custa dez mil"
-    (
-        "price.cue_amount",
-        _rx(
-            rf"\b(?:{_STRONG_PRICE_CUES})\b{_GAP}"
-            rf"(?:{_AMOUNT}{_NOT_A_MEASURE}|{_WORD_AMOUNT}{_NOT_A_MEASURE})"
-        ),
-    ),
-)
-
-# Weak cues ("a partir de", "em torno de", "fica em", and "por" right before the number) also
-# introduce dates and throughputs, so the number must look like money (see _money_shaped).
-_WEAK_CUE_AMOUNT = _rx(
-    rf"\b(?:{_WEAK_PRICE_CUES})\b{_GAP}(?P<amount>{_AMOUNT}|{_WORD_AMOUNT}){_NOT_A_MEASURE}"
-)
-_BY_AMOUNT = _rx(rf"\bpor\s+(?P<amount>{_AMOUNT}){_NOT_A_MEASURE}")
-# "15 mil", "15k", "1,5 mil" with no quantity after it: money, unless it is an output figure.
-_BARE_THOUSANDS = _rx(
-    rf"{_NUM}\s*(?:mil|k|mi)\b{_NOT_A_MEASURE}"
-    r"(?!\s+de\s+(?!reais|entrada|investimento|desconto|parcela))"
-    # "Qual a sua produção? 2 mil? 3 mil?" asks about volume; a price would not be asked.
-    r"(?!\s*\?)"
-)
-_OUTPUT_CONTEXT = _rx(
-    r"\b(?:produz\w*|faz|fazem|fabrica\w*|processa\w*|molda\w*|forma|formam|chega\s+a|"
-    r"chegam\s+a|atinge\w*|rende\w*|capacidade|producao|volume|demanda)\b"
-)
 
 
 def _money_shaped(amount: str, *, min_digits: int) -> bool:
     """A thousands separator, a scale ("mil", "k") or at least `min_digits` digits; not a year."""
-    if _YEAR.fullmatch(amount):
+    if rx.YEAR.fullmatch(amount):
         return False
     if not amount[:1].isdigit():
-        return True  # a spelled-out amount only matches _BIG_WORDNUM when it is large
+        return True  # a spelled-out amount only matches BIG_WORDNUM when it is large
     digits = re.sub(r",\d{1,2}$", "", amount.split()[0]).replace(".", "")
     has_scale = any(ch.isalpha() for ch in amount)
     return has_scale or "." in amount or len(digits) >= min_digits
 
 
 def _price_rules(folded: str) -> list[str]:
-    fired = [rule for rule, pattern in _PRICE_PATTERNS if pattern.search(folded)]
+    fired = [rule for rule, pattern in rx.PRICE_PATTERNS if pattern.search(folded)]
     for rule, pattern, min_digits in (
-        ("price.weak_cue_amount", _WEAK_CUE_AMOUNT, 3),
-        ("price.by_amount", _BY_AMOUNT, 4),
+        ("price.weak_cue_amount", rx.WEAK_CUE_AMOUNT, 3),
+        ("price.by_amount", rx.BY_AMOUNT, 4),
     ):
         amounts = (m.group("amount").strip() for m in pattern.finditer(folded))
         if any(_money_shaped(a, min_digits=min_digits) for a in amounts):
             fired.append(rule)
-    for match in _BARE_THOUSANDS.finditer(folded):
-        if not _OUTPUT_CONTEXT.search(_clause_before(folded, match.start())):
+    for match in rx.BARE_THOUSANDS.finditer(folded):
+        if not rx.OUTPUT_CONTEXT.search(_clause_before(folded, match.start())):
             fired.append("price.bare_thousands")
             break
     return fired
@@ -217,101 +88,11 @@ def _clause_before(text: str, index: int, width: int = 60) -> str:
 
 # --- discount -------------------------------------------------------------------------------
 
-_DISCOUNT_OFFER_VERBS = (
-    r"dou|damos|dar|daria|darei|daremos|temos|tem|ha|oferecemos|oferece|ofereco|consigo|"
-    r"conseguimos|consegue|posso|podemos|fazemos|faco|faz|rola|ganha|ganham|garanto|garantimos|"
-    r"aplico|aplicamos|com|inclui|incluimos|libero|liberamos|sai\s+com"
-)
-_DISCOUNT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    # "10% de desconto", "5% off", "15 por cento de abatimento", "com 10% a menos", "5% mais barato"
-    (
-        "discount.percent",
-        _rx(
-            r"\d+(?:,\d+)?\s*(?:%|por\s*cento)\s*(?:de\s+)?"
-            r"(?:desconto|off\b|abatimento|a\s+menos|mais\s+barat[oa])"
-        ),
-    ),
-    ("discount.off", _rx(r"(?<![\w.,])\d+\s*(?:%\s*)?off\b")),
-    # "desconto de 10%", "desconto à vista", "desconto especial", "desconto no pix"
-    (
-        "discount.terms",
-        _rx(
-            r"\bdescontos?\s+(?:de\s+(?:ate\s+)?\d|\d|a\s+vista|"
-            r"no\s+(?:pix|boleto|cartao|dinheiro)|(?:para|pra)\s+(?:pagamento|voce|pagar)|"
-            r"especial|progressivo|exclusivo|na\s+compra|bom|legal|camarada)"
-        ),
-    ),
-    ("discount.rebate", _rx(r"\babatimentos?\b|\bdescontinho\b")),
-    # "pagando à vista sai mais barato": a cash discount without a figure.
-    (
-        "discount.cheaper_if",
-        _rx(
-            r"\b(?:a\s+vista|pagando|no\s+pix|no\s+boleto|fechando|comprando|levando)\b"
-            r"(?:\s+[^\s.!?;]+){0,4}?\s+(?:sai|fica|ficam|saem)\s+mais\s+"
-            r"(?:barat[oa]s?|em\s+conta)\b|"
-            r"\bmais\s+(?:barat[oa]s?|em\s+conta)\s+(?:\w+\s+){0,2}?"
-            r"(?:a\s+vista|pagando|no\s+pix|no\s+boleto|fechando|comprando|levando)\b"
-        ),
-    ),
-    ("discount.percent_less", _rx(r"\b(?:a\s+menos|mais\s+barat[oa])\s+n[oa]\s+(?:preco|valor)")),
-    (
-        "discount.special_condition",
-        _rx(r"\bcondic(?:ao|oes)\s+especia(?:l|is)\s+(?:de\s+)?(?:ate\s+)?\d+(?:,\d+)?\s*%"),
-    ),
-    # Interest-free instalments are a commercial condition only the specialist may state.
-    ("discount.interest_free", _rx(r"\bsem\s+(?:juros|acrescimo)\b")),
-    # "dou 5% se fechar agora", "consigo tirar uns 2 mil do valor"
-    (
-        "discount.amount_off",
-        _rx(
-            r"\b(?:dou|damos|dar|daria|consigo|conseguimos|faco|fazemos|tiro|tiramos|abato|"
-            r"abatemos|garanto)\s+(?:te\s+|lhe\s+|pra\s+voce\s+|para\s+voce\s+)?"
-            # ... but not "consigo 30% a mais de produção", "damos 20% de aumento"
-            r"(?:uns\s+|ate\s+)?\d+(?:,\d+)?\s*%(?!\s*(?:a\s+)?mais\b|\s+de\s+(?!desconto))|"
-            rf"\b(?:tir|abat|desc|reduz|baix)\w*\s+(?:uns\s+|ate\s+)?(?:{_AMOUNT}|\d+\s*%)\s+"
-            r"(?:d[oa]|n[oa])\s+(?:valor|preco|total|proposta)"
-        ),
-    ),
-    # "a gente faz um preço especial", "valor diferenciado"
-    (
-        "discount.special_price",
-        _rx(
-            r"\b(?:preco|valor)\s+(?:especial|diferenciad[oa]|camarada|de\s+amigo)\b|"
-            r"\b(?:faz|fazemos|faco|temos|tem|consigo|damos|dou|oferecemos)\s+(?:\w+\s+){0,2}?"
-            r"condic(?:ao|oes)\s+(?:especia(?:l|is)|diferenciad[ao]s?)\b"
-        ),
-    ),
-    (
-        "discount.free_extra",
-        _rx(
-            r"\b(?:frete|instalacao|entrega|molde|moldes|treinamento)\s+(?:\w+\s+){0,2}?"
-            r"(?:gratis|gratuit[oa]s?|de\s+graca|por\s+nossa\s+conta|cortesia)\b"
-        ),
-    ),
-    (
-        "discount.promotion",
-        _rx(
-            r"\b(?:em|na|de|numa|uma)\s+promocao\b|\bpromocional\b|\bblack\s*friday\b|"
-            r"\bqueima\s+de\s+estoque\b|\bcupom\b"
-        ),
-    ),
-)
-
-
-# "dou um desconto", "temos desconto", "consigo um bom desconto", "com desconto". A refusal
-# ("não tenho como dar desconto por aqui") leaks nothing, so a "não"/"nem" just before is fine.
-_DISCOUNT_OFFER = _rx(
-    rf"\b(?:{_DISCOUNT_OFFER_VERBS})\s+(?:(?:um|uma|o|a|esse|este|nosso|seu|te|lhe|voce|"
-    r"pra\s+voce|para\s+voce)\s+)?(?:(?:bom|belo|otimo|pequeno|super|grande|baita)\s+)?"
-    r"(?:descontos?|descontinho)\b"
-)
-_NEGATION = _rx(r"\b(?:nao|nem|sem|nunca)\b")
-
 
 def _discount_rules(folded: str) -> list[str]:
-    fired = [rule for rule, pattern in _DISCOUNT_PATTERNS if pattern.search(folded)]
-    for match in _DISCOUNT_OFFER.finditer(folded):
-        if not _NEGATION.search(_clause_before(folded, match.start(), width=30)):
+    fired = [rule for rule, pattern in rx.DISCOUNT_PATTERNS if pattern.search(folded)]
+    for match in rx.DISCOUNT_OFFER.finditer(folded):
+        if not rx.NEGATION.search(_clause_before(folded, match.start(), width=30)):
             fired.append("discount.offer")
             break
     return fired
@@ -319,87 +100,28 @@ def _discount_rules(folded: str) -> list[str]:
 
 # --- lead time ------------------------------------------------------------------------------
 
-_COUNT = (
-    r"(?:\d{1,3}|um|uma|dois|duas|tres|quatro|cinco|seis|sete|oito|nove|dez|doze|quinze|vinte|"
-    r"trinta|quarenta|quarenta\s+e\s+cinco|sessenta|noventa|poucos|poucas|alguns|algumas)"
-)
-_LONG_DURATION = (
-    rf"{_COUNT}(?:\s*(?:a|e|ou|-|–)\s*{_COUNT})?\s*"
-    r"(?:dias?(?:\s+(?:uteis|corridos))?|semanas?|mes(?:es)?)\b"
-)
-_SHORT_DURATION = rf"{_COUNT}(?:\s*(?:a|e|ou|-)\s*{_COUNT})?\s*(?:h|hs|horas?)\b"
-_DELIVERY_CUES = (
-    r"entreg\w*|despach\w*|envi(?:amos|aremos|ada|ado|ados|adas)|embarc\w*|"
-    r"cheg(?:a|am|ara|arao|aria|ariam)|pront[ao]s?|fabric\w*|produzid[ao]s?|montad[ao]s?|"
-    r"prazo(?!\s+de\s+garantia)|leva|levam|demora|demoram|sai|saem|postamos|instalamos"
-)
-_SHIPPING_CUES = r"entreg\w*|despach\w*|envi(?:amos|aremos|ada|ado)|embarc\w*|postamos"
-_WHEN = r"(?:hoje|amanha|essa\s+semana|esta\s+semana|nesta\s+semana|semana\s+que\s+vem|"
-_WHEN += r"proxima\s+semana|mes\s+que\s+vem|no\s+mesmo\s+dia|(?:ainda\s+)?(?:n?est|n?ess)e\s+mes|"
-_WHEN += r"ate\s+o\s+(?:fim|final)\s+d[oa]\s+(?:mes|semana)|"
-_WHEN += r"(?:n[ao]\s+)?(?:segunda|terca|quarta|quinta|sexta|sabado)(?:-feira)?(?:\s+que\s+vem)?)\b"
-
-_LEAD_TIME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("lead_time.shipping_hours", _rx(rf"\b(?:{_SHIPPING_CUES})\b{_GAP}{_SHORT_DURATION}")),
-    # "pronta entrega", "entrega imediata", "despachamos amanhã"
-    (
-        "lead_time.immediate",
-        _rx(
-            r"\bpronta[\s-]+entrega\b|\bentrega\s+(?:imediata|rapida|expressa)\b|"
-            r"\b(?:envio|despacho|embarque)\s+imediato\b|\bimediatamente\s+disponivel\b|"
-            r"\bem\s+estoque\b|\bestoque\s+(?:disponivel|imediato|a\s+pronta)\b"
-        ),
-    ),
-    ("lead_time.shipping_day", _rx(rf"\b(?:{_SHIPPING_CUES})\b(?:\s+{_WORD}){{0,3}}?\s+{_WHEN}")),
-)
-# "entrega em 15 dias", "prazo de fabricação de 60 dias", "fica pronta em 20 dias". Not when the
-# duration is a warranty or a training ("chega com 6 meses de garantia") or the thing that
-# arrives is the proposal ("entregamos a proposta em 2 dias").
-_CUE_DURATION = _rx(rf"\b(?:{_DELIVERY_CUES})\b{_GAP}{_LONG_DURATION}")
-# The same the other way round: "são 20 dias para a máquina ficar pronta", "em 20 dias ela está
-# na sua fábrica".
-_DURATION_CUE = _rx(
-    rf"{_LONG_DURATION}\s+(?:{_WORD}\s+){{0,5}}?(?:entreg\w*|pront[ao]s?|cheg\w*|despach\w*|"
-    r"(?:na|ate\s+a)\s+sua\s+(?:fabrica|empresa|loja|cozinha|porta))\b"
-)
-_NOT_DELIVERY = _rx(
-    r"\b(?:garantia|treinamento|curso|teste|proposta|orcamento|retorno|resposta|catalogo)\b"
-)
-# "a máquina chega amanhã" is a promise; "a proposta chega amanhã" is about the specialist.
-_ARRIVAL_DAY = _rx(
-    rf"\b(?:cheg(?:a|am|ara)|fica\s+pront[ao]s?|pront[ao]s?)\b(?:\s+{_WORD}){{0,3}}?\s+{_WHEN}"
-)
-# "em até 45 dias", "dentro de 30 dias", "10 dias úteis": a duration promised with no delivery
-# word. Skipped when the clause is about the specialist getting back ("retorna em até 2 dias").
-_GENERIC_DURATION = _rx(
-    rf"\b(?:em\s+ate|dentro\s+de|no\s+maximo\s+em|no\s+prazo\s+de)\s+{_LONG_DURATION}|"
-    rf"{_COUNT}\s*dias\s+uteis\b"
-)
-_CONTACT_CONTEXT = _rx(
-    r"\b(?:especialista|retorn\w*|respond\w*|respost\w*|contato|lig\w*|atendimento|"
-    r"orcamento|proposta|consultor|vendedor)\b"
-)
-
 
 def _lead_time_rules(folded: str) -> list[str]:
-    fired = [rule for rule, pattern in _LEAD_TIME_PATTERNS if pattern.search(folded)]
+    fired = [rule for rule, pattern in rx.LEAD_TIME_PATTERNS if pattern.search(folded)]
     for rule, pattern in (
-        ("lead_time.cue_duration", _CUE_DURATION),
-        ("lead_time.duration_cue", _DURATION_CUE),
+        ("lead_time.cue_duration", rx.CUE_DURATION),
+        ("lead_time.duration_cue", rx.DURATION_CUE),
+        ("lead_time.duration_running", rx.DURATION_RUNNING),
+        ("lead_time.day_arrival", rx.DAY_ARRIVAL),
     ):
         for match in pattern.finditer(folded):
             end = match.end() + 25
             around = _clause_before(folded, match.start()) + folded[match.start() : end]
-            if not _NOT_DELIVERY.search(around):
+            if not rx.NOT_DELIVERY.search(around):
                 fired.append(rule)
                 break
     for rule, pattern in (
-        ("lead_time.arrival_day", _ARRIVAL_DAY),
-        ("lead_time.generic_duration", _GENERIC_DURATION),
+        ("lead_time.arrival_day", rx.ARRIVAL_DAY),
+        ("lead_time.generic_duration", rx.GENERIC_DURATION),
     ):
         for match in pattern.finditer(folded):
             clause = _clause_before(folded, match.start()) + match.group()
-            if not _CONTACT_CONTEXT.search(clause):
+            if not rx.CONTACT_CONTEXT.search(clause):
                 fired.append(rule)
                 break
     return fired
@@ -407,15 +129,11 @@ def _lead_time_rules(folded: str) -> list[str]:
 
 # --- questions ------------------------------------------------------------------------------
 
-# Links carry "?" in their query strings ("...?utm_source=wa"); they are not questions.
-_URL = _rx(r"\bhttps?://\S+|\bwww\.\S+|(?<!\S)[^\s?]+\?[\w-]+=\S*")
-_QUESTION_RUN = _rx(r"\?[?!]*")
-
 
 def count_questions(text: str) -> int:
     """Runs of "?" outside links: "Qual o volume??" is one question, "?!" too."""
     plain = unicodedata.normalize("NFKC", text)  # a full-width "？" is a "?" too
-    return len(_QUESTION_RUN.findall(_URL.sub(" ", plain)))
+    return len(rx.QUESTION_RUN.findall(rx.URL.sub(" ", plain)))
 
 
 # --- entry point ----------------------------------------------------------------------------

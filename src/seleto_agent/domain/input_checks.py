@@ -81,6 +81,13 @@ _INJECTION = _rx(
     rf"\b{_RULE_NOUNS}\s+que\s+(?:voce|vc|tu)\s+(?:segue|recebeu|tem\s+que\s+seguir|obedece)\b",
     r"\b(?:regras|instrucoes|diretrizes)\s+que\s+(?:te|lhe)\s+(?:deram|passaram|programaram)\b",
     r"\bsystem\s+prompt\b|\bprompt\s+(?:do|de)\s+sistema\b|\bmensagem\s+(?:do|de)\s+sistema\b",
+    # "repita o texto acima palavra por palavra", "comece com 'Você é'": prompt extraction.
+    r"\b(?:repit|repet|copi|imprim|escrev|reproduz|transcrev)\w*\s+(?:\w+\s+){0,3}?"
+    r"(?:texto|conteudo|tudo|mensagem)\s+(?:que\s+(?:esta|vem)\s+)?(?:acima|de\s+cima)\b"
+    r".{0,40}\b(?:comecando|iniciando|palavra\s+por\s+palavra|literalmente|na\s+integra|"
+    r"integralmente|exatamente|sem\s+resumir)\b",
+    r"\b(?:comecando|iniciando|comece|inicie)\s+(?:por|com|pel[oa])\s+\W{0,3}(?:voce\s+e|you\s+are)\b",
+    r"\b(?:repeat|print|output|copy)\s+(?:\w+\s+){0,3}?(?:text|words|everything|message)\s+above\b",
     r"\binstrucoes\s+(?:do\s+sistema|de\s+sistema|iniciais|originais|ocultas|secretas|internas)\b",
     # "sua nova regra é...", "novas instruções:"
     rf"\b(?:{_YOUR}\s+)?nov[ao]s?\s+(?:regras?|instrucoes|instrucao|diretrizes?|funcao|missao|"
@@ -112,7 +119,8 @@ _NOT_BUSINESS = (
 )
 _ABOUT_ME = (
     r"tudo\s+(?:o\s+)?que\s+(?:voces|vcs)\s+(?:tem|tenham|guardam)\s+(?:sobre|de)\s+mim"
-    r"|(?:dados|informacoes)\s+(?:que\s+(?:voces|vcs)\s+(?:tem|guardam|possuem|armazenam)\s+)?"
+    r"|(?:dados|informacoes)\s+(?:que\s+(?:voces|vcs)\s+(?:tem|guardam|possuem|armazenam|"
+    r"coletaram|coletam|registraram|salvaram|gravaram)\s+)?"
     r"(?:sobre|de)\s+mim"
 )
 # The record as a whole: what a correction request names. "Corrige meu endereço" is a lead
@@ -169,7 +177,16 @@ _ACCESS = _rx(
     r"\bportabilidade\s+dos?\s+(?:meus\s+)?dados\b",
 )
 
+# "no cadastro", "no sistema de vocês": the company's record, not the conversation.
+_IN_RECORD = (
+    r"(?:n[oa]\s+(?:(?:seu|sua)\s+)?(?:cadastro|registro)|"
+    r"n[oa]\s+(?:sistema|base)\s+(?:de\s+dados\s+)?d[ae]\s+(?:voces|vcs|seleto))\b"
+)
 _CORRECTION = _rx(
+    # "atualizem meu e-mail no cadastro", "meu nome tá errado no cadastro de vocês"
+    rf"\b(?:corrig|corrij|retific|atualiz|alter)\w*\s+(?:o\s+|a\s+)?(?:meu|minha)\s+"
+    rf"(?:[\w-]+\s+){{1,2}}?{_IN_RECORD}",
+    rf"\b(?:esta|ta|estao|tao|ficou|saiu)\s+(?:errad|incorret|desatualizad)\w*\s+{_IN_RECORD}",
     rf"\b(?:corrig|corrij|retific|atualiz|alter)\w*\s+{_MY_RECORD}",
     r"\b(?:correcao|retificacao|atualizacao)\s+(?:d[eo]s?\s+)?(?:meus|minhas)?\s*"
     r"(?:dados|informacoes|cadastro)",
