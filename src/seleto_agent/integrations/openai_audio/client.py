@@ -10,17 +10,15 @@ from __future__ import annotations
 import httpx
 from tenacity import (
     AsyncRetrying,
-    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
+
+from seleto_agent.integrations.http_retry import RetryAfterWait, retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Quick in-call retries ride out a blip; a longer outage is the worker's backoff's job.
 _IN_CALL_ATTEMPTS = 3
-# A longer Retry-After is left to the worker's backoff instead of holding the turn.
-_MAX_RETRY_AFTER_SECONDS = 5.0
 # OpenAI answers these when the file or the parameters are wrong: retrying cannot help.
 _REJECTED_STATUSES = frozenset({400, 413, 415, 422})
 
@@ -66,8 +64,11 @@ class OpenAIAudioClient:
         self._url = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/audio/transcriptions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = httpx.Timeout(timeout_seconds, connect=5.0)
-        self._wait_initial = retry_wait_initial_seconds
-        self._wait_max = retry_wait_max_seconds
+        self._wait = RetryAfterWait(
+            initial=retry_wait_initial_seconds,
+            maximum=retry_wait_max_seconds,
+            jitter=retry_wait_initial_seconds,
+        )
 
     async def create_transcription(
         self, *, audio: bytes, filename: str, content_type: str, model: str, language: str
@@ -83,15 +84,6 @@ class OpenAIAudioClient:
             with attempt:
                 return await self._post(audio, filename, content_type, model, language)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, TranscriptionUnavailable) and exc.retry_after is not None:
-            return min(exc.retry_after, _MAX_RETRY_AFTER_SECONDS)
-        backoff = wait_exponential_jitter(
-            multiplier=self._wait_initial, max=self._wait_max, jitter=self._wait_initial
-        )
-        return float(backoff(state))
 
     async def _post(
         self, audio: bytes, filename: str, content_type: str, model: str, language: str
@@ -115,7 +107,7 @@ class OpenAIAudioClient:
         # 401/403/404 (bad key, unknown model) stay retryable: they are fixed by an operator,
         # and the turn falls back to asking the lead to type once its attempts run out.
         raise TranscriptionUnavailable(
-            f"HTTP {status}: {error}", status_code=status, retry_after=_retry_after(response)
+            f"HTTP {status}: {error}", status_code=status, retry_after=retry_after_seconds(response)
         )
 
 
@@ -128,13 +120,6 @@ def _text_of(response: httpx.Response) -> str:
     if not isinstance(text, str):
         raise TranscriptionUnavailable("response has no text field")
     return text
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(float(response.headers.get("retry-after", "")), 0.0)
-    except ValueError:
-        return None
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -10,12 +10,11 @@ from typing import Any
 import httpx
 from tenacity import (
     AsyncRetrying,
-    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
+from seleto_agent.integrations.http_retry import RetryAfterWait, retry_after_seconds
 from seleto_agent.integrations.whatsapp import SentMessage, WhatsAppError
 from seleto_agent.integrations.zapi.schemas import ZApiSendResponse
 
@@ -52,8 +51,6 @@ class ZApiRejected(ZApiError):
     retryable = False
 
 
-# A longer Retry-After is left to the worker's backoff instead of holding the turn.
-_MAX_RETRY_AFTER_SECONDS = 5.0
 # Quick in-call retries ride out a blip; longer outages are the worker's backoff's job.
 _IN_CALL_ATTEMPTS = 3
 
@@ -74,7 +71,7 @@ class ZApiClient:
         self._http = http
         self._root = f"{base_url.rstrip('/')}/instances/{instance_id}/token/{instance_token}"
         self._headers = {"Client-Token": client_token} if client_token else {}
-        self._wait_max = retry_wait_max_seconds
+        self._wait = RetryAfterWait(initial=0.2, maximum=retry_wait_max_seconds)
 
     async def send_text(self, *, to: str, text: str) -> SentMessage:
         body = await self._post("send-text", {"phone": to, "message": text})
@@ -87,14 +84,6 @@ class ZApiClient:
     async def status(self) -> dict[str, Any]:
         response = await self._http.get(f"{self._root}/status", headers=self._headers)
         return _checked(response)
-
-    def _wait(self, state: RetryCallState) -> float:
-        """Honour a 429's Retry-After (bounded by the lease budget), else jittered backoff."""
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, ZApiUnavailable) and exc.retry_after is not None:
-            return min(exc.retry_after, _MAX_RETRY_AFTER_SECONDS)
-        backoff = wait_exponential_jitter(multiplier=0.2, max=self._wait_max)
-        return float(backoff(state))
 
     async def _post(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         retrying = AsyncRetrying(
@@ -125,7 +114,7 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
         return body if isinstance(body, dict) else {}
     if status == 429 or status >= 500:
         raise ZApiUnavailable(
-            f"HTTP {status}: {error}", status_code=status, retry_after=_retry_after(response)
+            f"HTTP {status}: {error}", status_code=status, retry_after=retry_after_seconds(response)
         )
     lowered = error.lower()
     if "not connected" in lowered or "restore the session" in lowered:
@@ -134,14 +123,6 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
     if status in (401, 403) or "not allowed" in lowered or "instance not found" in lowered:
         raise ZApiBadToken(f"HTTP {status}: {error}", status_code=status)
     raise ZApiRejected(f"HTTP {status}: {error}", status_code=status)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
 
 
 def _error_text(response: httpx.Response) -> str:
