@@ -20,6 +20,16 @@ class ModelFaults:
     delay_seconds: float = 0.0
     delay_next: int = 0
 
+    def consume(self) -> tuple[ModelFaults, FaultPlan]:
+        """The plan for the request being served, and the faults left after it (one unit of
+        `delay_next` / `fail_next` used). Callers hold their lock around it."""
+        delay = self.delay_seconds if self.delay_next > 0 else 0.0
+        failing = self.fail_always or self.fail_next > 0
+        left = replace(
+            self, delay_next=max(self.delay_next - 1, 0), fail_next=max(self.fail_next - 1, 0)
+        )
+        return left, FaultPlan(delay_seconds=delay, fail_status=self.status if failing else None)
+
 
 @dataclass(frozen=True, slots=True)
 class FaultPlan:
@@ -91,12 +101,5 @@ class ModelState:
     def take_fault_plan(self) -> FaultPlan:
         """Consume one unit of `delay_next` / `fail_next` for the request being served."""
         with self._lock:
-            faults = self._faults
-            delay = faults.delay_seconds if faults.delay_next > 0 else 0.0
-            failing = faults.fail_always or faults.fail_next > 0
-            self._faults = replace(
-                faults,
-                delay_next=max(faults.delay_next - 1, 0),
-                fail_next=max(faults.fail_next - 1, 0),
-            )
-            return FaultPlan(delay_seconds=delay, fail_status=faults.status if failing else None)
+            self._faults, plan = self._faults.consume()
+            return plan

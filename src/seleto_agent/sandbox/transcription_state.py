@@ -63,12 +63,5 @@ class TranscriptionState:
     def take_fault_plan(self) -> FaultPlan:
         """Consume one unit of `delay_next` / `fail_next` (same rules as the chat model)."""
         with self._lock:
-            faults = self._faults
-            delay = faults.delay_seconds if faults.delay_next > 0 else 0.0
-            failing = faults.fail_always or faults.fail_next > 0
-            self._faults = replace(
-                faults,
-                delay_next=max(faults.delay_next - 1, 0),
-                fail_next=max(faults.fail_next - 1, 0),
-            )
-            return FaultPlan(delay_seconds=delay, fail_status=faults.status if failing else None)
+            self._faults, plan = self._faults.consume()
+            return plan
