@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from seleto_agent.sandbox.model_replies import ScriptedReply
 
@@ -39,18 +39,21 @@ class FaultPlan:
     fail_status: int | None = None
 
 
-class ModelState:
+T = TypeVar("T")
+
+
+class ScriptedEndpointState(Generic[T]):
+    """Requests received, a queue of scripted answers and faults, behind one lock: what every
+    scripted OpenAI-compatible endpoint of the sandbox keeps."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: list[JsonDict] = []
-        self._script: deque[ScriptedReply] = deque()
+        self._script: deque[T] = deque()
         self._faults = ModelFaults()
-        # Counters survive resets so ids stay unique for the life of the process.
-        self._completion_counter = 0
-        self._tool_call_counter = 0
 
     def reset(self, *, clear_webhooks: bool) -> None:
-        del clear_webhooks  # the model has no webhooks
+        del clear_webhooks  # these endpoints emit no webhooks
         with self._lock:
             self._requests.clear()
             self._script.clear()
@@ -60,33 +63,26 @@ class ModelState:
         with self._lock:
             return {
                 "requests_count": len(self._requests),
-                "requests": list(self._requests),
-                "script": [reply.model_dump() for reply in self._script],
+                "requests": [dict(request) for request in self._requests],
+                "script": [self._dump(item) for item in self._script],
                 "faults": asdict(self._faults),
             }
+
+    def _dump(self, item: T) -> Any:
+        return item
 
     def record_request(self, body: JsonDict) -> None:
         with self._lock:
             self._requests.append(body)
 
-    def push_script(self, replies: list[ScriptedReply]) -> int:
+    def push_script(self, items: list[T]) -> int:
         with self._lock:
-            self._script.extend(replies)
+            self._script.extend(items)
             return len(self._script)
 
-    def pop_scripted(self) -> ScriptedReply | None:
+    def pop_scripted(self) -> T | None:
         with self._lock:
             return self._script.popleft() if self._script else None
-
-    def next_completion_id(self) -> str:
-        with self._lock:
-            self._completion_counter += 1
-            return f"chatcmpl-{self._completion_counter}"
-
-    def next_tool_call_id(self) -> str:
-        with self._lock:
-            self._tool_call_counter += 1
-            return f"call_{self._tool_call_counter}"
 
     @property
     def faults(self) -> ModelFaults:
@@ -103,3 +99,24 @@ class ModelState:
         with self._lock:
             self._faults, plan = self._faults.consume()
             return plan
+
+
+class ModelState(ScriptedEndpointState[ScriptedReply]):
+    def __init__(self) -> None:
+        super().__init__()
+        # Counters survive resets so ids stay unique for the life of the process.
+        self._completion_counter = 0
+        self._tool_call_counter = 0
+
+    def _dump(self, item: ScriptedReply) -> Any:
+        return item.model_dump()
+
+    def next_completion_id(self) -> str:
+        with self._lock:
+            self._completion_counter += 1
+            return f"chatcmpl-{self._completion_counter}"
+
+    def next_tool_call_id(self) -> str:
+        with self._lock:
+            self._tool_call_counter += 1
+            return f"call_{self._tool_call_counter}"
