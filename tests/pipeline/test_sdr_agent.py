@@ -352,3 +352,28 @@ async def test_long_silence_starts_a_new_session_that_carries_the_lead_summary(
         assert lead_rows.scalar_one() == 1
     assert second_session != first_session
     assert second_session.startswith(f"wa:{E164}@")
+
+
+async def test_turn_retried_after_its_own_handoff_still_answers_once(
+    service: Service, sandbox: Sandbox
+) -> None:
+    sandbox.script(
+        tool("request_human_handoff", reason="quer falar com um vendedor"),
+        # The run then fails (an empty reply is never sent); the bot is already paused.
+        say(""),
+        # The retry runs the tool again (idempotent) and answers.
+        tool("request_human_handoff", reason="quer falar com um vendedor"),
+        say("Claro! Um especialista da Seleto vai falar com você por aqui."),
+    )
+    await send_and_settle(service, sandbox, "quero falar com um vendedor", 1)
+    await asyncio.sleep(0.3)
+    sent = sandbox.sent_texts()
+    assert [s["message"] for s in sent] == [
+        "Claro! Um especialista da Seleto vai falar com você por aqui."
+    ]
+    assert tool_results(sandbox.model_requests()[-1])[-1]["handoff"] == "already_pending"
+    assert await count(service, handoffs) == 1
+    async with service.runtime.engine.connect() as conn:
+        attempts = (await conn.execute(select(inbound_events.c.attempts))).scalar_one()
+    assert attempts == 2
+    assert (await admin_view(service))["owner"] == "human"
