@@ -87,6 +87,18 @@ class Settings(BaseSettings):
     chatwoot_api_token: SecretStr | None = None
     chatwoot_webhook_token: SecretStr | None = None
     chatwoot_webhook_secret: SecretStr | None = None
+    # Chatwoot's own webhook timeout is 5 s; our calls to it get the same budget.
+    chatwoot_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Signed webhooks older (or newer) than this are refused as replays (Chatwoot PR 13573: ~5 min).
+    chatwoot_signature_tolerance_seconds: int = Field(default=300, ge=1)
+    # Where a handed-off conversation goes: an agent wins over a team (Chatwoot ignores team_id
+    # when assignee_id is present); both unset = left unassigned, still labelled.
+    chatwoot_handoff_assignee_id: int | None = None
+    chatwoot_handoff_team_id: int | None = None
+    # Comma list set on a handed-off conversation (Chatwoot's labels call overwrites the list).
+    chatwoot_handoff_labels: str = "lead-quente,atendimento-humano"
+    # What an SDR resolving the conversation in Chatwoot means: "resume_bot" or "nothing".
+    chatwoot_on_resolved: str = "resume_bot"
 
     piperun_base_url: str = "https://api.pipe.run/v1"
     piperun_token: SecretStr | None = None
@@ -94,6 +106,12 @@ class Settings(BaseSettings):
     piperun_stage_id: int | None = None
     piperun_origin_id: int | None = None
     piperun_owner_id: int | None = None
+    # PipeRun's own extractor waits 60 s and the public Python client 20 s; a sync job is
+    # background work, so 20 s keeps a hung call from holding a worker slot for long.
+    piperun_timeout_seconds: float = Field(default=20.0, gt=0)
+    # Consecutive failures that open the circuit, and how long it stays open before one probe.
+    piperun_breaker_failures: int = Field(default=5, ge=1)
+    piperun_breaker_reset_seconds: float = Field(default=60.0, gt=0)
 
     # Where `migrate` finds the SQL files; the default is the repository's folder.
     migrations_dir: Path = PROJECT_ROOT / "supabase" / "migrations"
@@ -111,6 +129,9 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=2.0, gt=0)
     # Backoff never grows past this, so a replayed event is retried within minutes.
     retry_max_seconds: float = Field(default=300.0, gt=0)
+    # Outbox jobs (CRM sync, Chatwoot mirror) keep retrying while the vendor is unavailable
+    # (5xx, 429, timeouts, open circuit) for this long before they are parked as dead.
+    outbox_give_up_hours: float = Field(default=24.0, gt=0)
 
     worker_embedded: bool = True
     # A standalone `seleto-agent worker` serves /metrics on this port (0 = off); `serve` has
