@@ -35,6 +35,13 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 WEBHOOK_TOKEN = "test-webhook-token"
 ADMIN_TOKEN = "test-admin-token"
 INSTANCE_ID = "SANDBOX-INSTANCE"
+# The Chatwoot simulator's identity and fake credentials (SandboxConfig defaults).
+_CHATWOOT = SandboxConfig()
+CHATWOOT_ACCOUNT_ID = _CHATWOOT.chatwoot_account_id
+CHATWOOT_INBOX_ID = _CHATWOOT.chatwoot_inbox_id
+CHATWOOT_USER_TOKEN = _CHATWOOT.chatwoot_user_token
+CHATWOOT_BOT_TOKEN = _CHATWOOT.chatwoot_bot_token
+CHATWOOT_WEBHOOK_SECRET = _CHATWOOT.chatwoot_webhook_secret
 
 
 def free_port() -> int:
@@ -170,6 +177,115 @@ class Sandbox:
         requests: list[dict[str, Any]] = self.state()["model"]["requests"]
         return requests
 
+    def chatwoot_settings(self) -> dict[str, Any]:
+        """`make_settings` overrides that point the service at the Chatwoot simulator."""
+        return {
+            "chatwoot_base_url": self.url,
+            "chatwoot_account_id": CHATWOOT_ACCOUNT_ID,
+            "chatwoot_inbox_id": CHATWOOT_INBOX_ID,
+            "chatwoot_api_token": CHATWOOT_USER_TOKEN,
+            "chatwoot_webhook_secret": CHATWOOT_WEBHOOK_SECRET,
+        }
+
+    def chatwoot_state(self) -> dict[str, Any]:
+        section: dict[str, Any] = self.state()["chatwoot"]
+        return section
+
+    def chatwoot_faults(self, **faults: Any) -> dict[str, Any]:
+        """Fault queues (`queues={"POST /contacts": [{"status": 500}]}`) and switches."""
+        response = self.client.post("/_sandbox/chatwoot/faults", json=faults)
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def chatwoot_down(self, down: bool = True) -> None:
+        self.chatwoot_faults(down=down)
+
+    def _chatwoot_control(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.post(f"/_sandbox/chatwoot/{action}", json=body)
+        response.raise_for_status()
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def chatwoot_agent_reply(self, conversation_id: int, content: str) -> dict[str, Any]:
+        """A human agent's public reply in Chatwoot; returns the message (push data)."""
+        return self._chatwoot_control(
+            "agent_reply", {"conversation_id": conversation_id, "content": content}
+        )
+
+    def chatwoot_private_note(self, conversation_id: int, content: str) -> dict[str, Any]:
+        return self._chatwoot_control(
+            "private_note", {"conversation_id": conversation_id, "content": content}
+        )
+
+    def chatwoot_resolve(self, conversation_id: int) -> dict[str, Any]:
+        return self._chatwoot_control("resolve", {"conversation_id": conversation_id})
+
+    def chatwoot_set_inbox_webhook(self, url: str | None, secret: str | None = None) -> None:
+        """The API inbox's webhook URL, signed with CHATWOOT_WEBHOOK_SECRET unless given."""
+        self._chatwoot_control("inbox_webhook", {"url": url, "secret": secret})
+
+    def chatwoot_flush(self, wait_seconds: float = 10.0) -> None:
+        self.client.post(
+            "/_sandbox/chatwoot/flush", params={"wait_seconds": wait_seconds}
+        ).raise_for_status()
+
+    def chatwoot_messages(self, conversation_id: int) -> list[dict[str, Any]]:
+        """Messages of a conversation (by display id), oldest first, activity ones included."""
+        for conversation in self.chatwoot_state()["conversations"]:
+            if conversation["display_id"] == conversation_id:
+                messages: list[dict[str, Any]] = conversation["messages"]
+                return messages
+        raise AssertionError(f"no Chatwoot conversation {conversation_id}")
+
+    @property
+    def piperun_url(self) -> str:
+        """PIPERUN_BASE_URL for a client of the PipeRun simulator (token: SandboxConfig)."""
+        return f"{self.url}/v1"
+
+    def piperun_state(self) -> dict[str, Any]:
+        """Records (companies, persons, deals, notes), requests, fault queue and knobs."""
+        response = self.client.get("/_sandbox/piperun/state")
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def piperun_faults(self, *faults: dict[str, Any], **knobs: Any) -> None:
+        """Queue faults ({"method", "path", "status", "delay_seconds", "truncated",
+        "after_commit", "retry_after", "body", "times"}) and/or set knobs (down,
+        rate_limit_per_minute, rate_limit_window_seconds, stage_must_match_pipeline, clear)."""
+        self.client.post(
+            "/_sandbox/piperun/faults", json={"queue": list(faults), **knobs}
+        ).raise_for_status()
+
+    def piperun_seed(self, resource: str, **fields: Any) -> dict[str, Any]:
+        """A record created in PipeRun behind the service's back (as a person would)."""
+        response = self.client.post(f"/_sandbox/piperun/seed/{resource}", json=fields)
+        response.raise_for_status()
+        record: dict[str, Any] = response.json()
+        return record
+
+    def piperun_seed_company(self, **fields: Any) -> dict[str, Any]:
+        return self.piperun_seed("companies", **fields)
+
+    def piperun_seed_person(self, **fields: Any) -> dict[str, Any]:
+        return self.piperun_seed("persons", **fields)
+
+    def piperun_seed_deal(self, **fields: Any) -> dict[str, Any]:
+        return self.piperun_seed("deals", **fields)
+
+    def piperun_requests(
+        self, method: str | None = None, path_prefix: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Logged /v1 requests; `path_prefix` is matched against the full path ("/v1/deals")."""
+        requests: list[dict[str, Any]] = self.piperun_state()["requests"]
+        return [
+            r
+            for r in requests
+            if (method is None or r["method"] == method.upper())
+            and (path_prefix is None or r["path"].startswith(path_prefix))
+        ]
+
 
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[str]:
@@ -223,6 +339,10 @@ def make_settings(database_url: str, sandbox_url: str, **overrides: Any) -> Sett
         "retry_base_seconds": 0.05,
         "retry_max_seconds": 0.2,
         "inbound_max_attempts": 3,
+        "business_hours_file": PROJECT_ROOT
+        / "tests"
+        / "fixtures"
+        / "business_hours_always_open.yaml",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -17,7 +17,7 @@ from agno.os.config import AuthorizationConfig
 from agno.os.settings import AgnoAPISettings
 from fastapi import FastAPI
 
-from seleto_agent.api import admin, health
+from seleto_agent.api import admin, admin_jobs, health
 from seleto_agent.api.errors import install_error_handlers
 from seleto_agent.api.middleware import RequestContextMiddleware
 from seleto_agent.api.webhooks import zapi
@@ -34,9 +34,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        worker_task: asyncio.Task[None] | None = None
+        worker_task: asyncio.Future[tuple[None, None]] | None = None
         if runtime.settings.worker_embedded:
-            worker_task = asyncio.create_task(runtime.worker.run(stop))
+            worker_task = asyncio.gather(runtime.worker.run(stop), runtime.outbox.run(stop))
         # Start-up leaves ~300k long-lived objects (Agno, SQLAlchemy, pydantic); moving them out of
         # the collector's reach turns 130-280 ms full collections into ~0 (bench/README.md).
         gc.freeze()
@@ -63,6 +63,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     base.include_router(health.router)
     base.include_router(zapi.router)
     base.include_router(admin.router)
+    base.include_router(admin_jobs.router)
 
     if runtime.settings.os_security_key is None:
         log.warning(

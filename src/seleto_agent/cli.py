@@ -22,6 +22,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_sandbox(host=args.host, port=args.port)
         return 0
     settings = get_settings()
+    if args.command == "piperun":
+        from seleto_agent.services.piperun_discover import run_discover
+
+        # Needs only PIPERUN_*: an operator runs it before the rest of the env is filled.
+        return asyncio.run(run_discover(settings, out=sys.stdout, err=sys.stderr))
     try:
         settings.check_for_startup()
     except MissingSecretsError as exc:
@@ -36,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "serve":
         return _serve(settings, args.host, args.port or settings.port)
-    handlers = {"worker": _worker, "migrate": _migrate, "events": _events}
+    handlers = {"worker": _worker, "migrate": _migrate, "events": _events, "jobs": _jobs}
     return asyncio.run(handlers[args.command](settings, args))
 
 
@@ -57,6 +62,20 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="*", type=int)
     replay.add_argument("--status", default=None)
     replay.add_argument("--dry-run", action="store_true")
+    jobs = sub.add_parser("jobs", help="list or replay outbox jobs (CRM sync, Chatwoot mirror)")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_list = jobs_sub.add_parser("list")
+    jobs_list.add_argument("--status", default=None)
+    jobs_list.add_argument("--kind", default=None)
+    jobs_list.add_argument("--limit", type=int, default=50)
+    jobs_replay = jobs_sub.add_parser("replay")
+    jobs_replay.add_argument("ids", nargs="*", type=int)
+    jobs_replay.add_argument("--status", default=None)
+    jobs_replay.add_argument("--kind", default=None)
+    jobs_replay.add_argument("--dry-run", action="store_true")
+    piperun = sub.add_parser("piperun", help="PipeRun CRM helpers")
+    piperun_sub = piperun.add_subparsers(dest="piperun_command", required=True)
+    piperun_sub.add_parser("discover", help="print pipelines, stages, origins and users ids")
     sandbox = sub.add_parser("sandbox", help="local simulators of the external services")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8900)
@@ -87,7 +106,7 @@ async def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with closing(runtime):
-        await runtime.worker.run(stop)
+        await asyncio.gather(runtime.worker.run(stop), runtime.outbox.run(stop))
     return 0
 
 
@@ -127,6 +146,50 @@ async def _events(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         result = await ReplayService(engine, on_queued=lambda: None).replay(
             ids=args.ids, status=status, dry_run=args.dry_run, actor="cli"
+        )
+    finally:
+        await engine.dispose()
+    print(
+        json.dumps(
+            {
+                "queued": result.queued,
+                "skipped": [{"id": i, "reason": r} for i, r in result.skipped],
+                "not_found": result.not_found,
+                "dry_run": args.dry_run,
+            }
+        )
+    )
+    return 1 if result.not_found else 0
+
+
+async def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from seleto_agent.api.views import job_item
+    from seleto_agent.db.engine import create_engine
+    from seleto_agent.db.repositories.jobs import JobRepository
+    from seleto_agent.domain.jobs import JobKind, JobStatus
+    from seleto_agent.services.job_replay import JobReplayService
+
+    try:
+        status = JobStatus(args.status) if args.status else None
+        kind = JobKind(args.kind) if args.kind else None
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    engine = create_engine(settings.database_url)
+    try:
+        if args.jobs_command == "list":
+            async with engine.connect() as conn:
+                jobs = await JobRepository(conn).list_page(
+                    status=status, kind=kind, limit=args.limit, before_id=None
+                )
+            for job in jobs:
+                print(json.dumps(job_item(job), ensure_ascii=False))
+            return 0
+        if not args.ids and status is None:
+            print("give job ids or --status", file=sys.stderr)
+            return 2
+        result = await JobReplayService(engine, on_queued=lambda: None).replay(
+            ids=args.ids, status=status, kind=kind, dry_run=args.dry_run, actor="cli"
         )
     finally:
         await engine.dispose()

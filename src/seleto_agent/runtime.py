@@ -17,21 +17,35 @@ from seleto_agent.agents.prompts import load_fixed_replies, load_prompt
 from seleto_agent.agents.runner import AgnoAgentRunner
 from seleto_agent.agents.tools import SdrTools, ToolBudget
 from seleto_agent.db.engine import create_engine
+from seleto_agent.domain.business_hours import load_business_hours
 from seleto_agent.domain.catalog_file import load_catalog
+from seleto_agent.domain.crm import DealTarget
+from seleto_agent.domain.jobs import JobKind
+from seleto_agent.integrations.chatwoot.client import ChatwootClient
 from seleto_agent.integrations.media.download import MediaDownloader, build_media_http_client
 from seleto_agent.integrations.media.policy import MediaPolicy
 from seleto_agent.integrations.openai_audio.client import OpenAIAudioClient
+from seleto_agent.integrations.piperun import build_piperun_client
+from seleto_agent.integrations.piperun.client import PipeRunClient
 from seleto_agent.integrations.whatsapp import WhatsAppSender
 from seleto_agent.integrations.zapi.client import ZApiClient
 from seleto_agent.observability.logging import get_logger
+from seleto_agent.services.chatwoot_events import ChatwootEventHandler
+from seleto_agent.services.chatwoot_ingest import ChatwootIngest
+from seleto_agent.services.chatwoot_mirror import ChatwootMirrorHandler
+from seleto_agent.services.crm_sync import CrmSyncHandler
 from seleto_agent.services.ingest import IngestService
+from seleto_agent.services.job_replay import JobReplayService
 from seleto_agent.services.leads import LeadService
 from seleto_agent.services.outbound import OutboundService
+from seleto_agent.services.outbox import JobHandler, OutboxConfig, OutboxWorker
+from seleto_agent.services.ownership import OwnershipService
+from seleto_agent.services.piperun_cities import CityResolver
 from seleto_agent.services.replay import ReplayService
 from seleto_agent.services.turn import RetryPolicy, TurnProcessor
 from seleto_agent.services.voice import VoiceConfig, VoiceService
 from seleto_agent.services.worker import Worker, WorkerConfig
-from seleto_agent.settings import AppEnv, Settings, WhatsAppProviderName, secret
+from seleto_agent.settings import PROJECT_ROOT, AppEnv, Settings, WhatsAppProviderName, secret
 
 log = get_logger(__name__)
 
@@ -64,6 +78,10 @@ class Runtime:
     worker: Worker
     ingest: IngestService
     replay: ReplayService
+    outbox: OutboxWorker
+    job_replay: JobReplayService
+    ownership: OwnershipService
+    chatwoot_ingest: ChatwootIngest
     # Media downloads use their own client (no env proxies, no redirects, no shared cookies).
     media_http: httpx.AsyncClient | None = None
 
@@ -98,6 +116,51 @@ def build_voice(
     return voice, media_http
 
 
+def build_piperun(settings: Settings, http: httpx.AsyncClient) -> PipeRunClient | None:
+    """The PipeRun client, or None when PIPERUN_TOKEN is unset (CRM sync off)."""
+    if secret(settings.piperun_token) and not (
+        settings.piperun_pipeline_id and settings.piperun_stage_id
+    ):
+        raise ConfigurationError(
+            "PIPERUN_TOKEN is set but PIPERUN_PIPELINE_ID or PIPERUN_STAGE_ID is not; "
+            "`seleto-agent piperun discover` lists them"
+        )
+    return build_piperun_client(settings, http)
+
+
+def build_chatwoot(settings: Settings, http: httpx.AsyncClient) -> ChatwootClient | None:
+    """The Chatwoot client, or None when CHATWOOT_BASE_URL is unset (mirror off)."""
+    if not settings.chatwoot_base_url:
+        return None
+    token = secret(settings.chatwoot_api_token)
+    if not (token and settings.chatwoot_account_id and settings.chatwoot_inbox_id):
+        raise ConfigurationError(
+            "CHATWOOT_BASE_URL is set: CHATWOOT_ACCOUNT_ID, CHATWOOT_INBOX_ID and "
+            "CHATWOOT_API_TOKEN are needed too"
+        )
+    return ChatwootClient(
+        http=http,
+        base_url=settings.chatwoot_base_url,
+        account_id=settings.chatwoot_account_id,
+        api_token=token,
+        timeout_seconds=settings.chatwoot_timeout_seconds,
+    )
+
+
+def build_ownership(settings: Settings, engine: AsyncEngine) -> OwnershipService:
+    path = settings.business_hours_file
+    hours = load_business_hours(path if path.is_absolute() else PROJECT_ROOT / path)
+    idle = settings.human_idle_resume_hours
+    return OwnershipService(
+        engine,
+        hours=hours,
+        idle_resume_after=timedelta(hours=idle) if idle > 0 else None,
+        on_resolved_action="nothing"
+        if settings.chatwoot_on_resolved == "nothing"
+        else "resume_bot",
+    )
+
+
 def build_sender(settings: Settings, http: httpx.AsyncClient) -> WhatsAppSender:
     if settings.whatsapp_provider is WhatsAppProviderName.META:
         raise ConfigurationError(
@@ -121,7 +184,15 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
     prompt = load_prompt(settings.prompt_file, required_templates=REQUIRED_TEMPLATES)
     replies = load_fixed_replies(settings.fixed_replies_file)
     catalog = load_catalog(settings.knowledge_file)
-    leads = LeadService(engine, catalog)
+    piperun = build_piperun(settings, http)
+    chatwoot = build_chatwoot(settings, http)
+    leads = LeadService(
+        engine,
+        catalog,
+        crm_enabled=piperun is not None,
+        mirror_enabled=chatwoot is not None,
+    )
+    ownership = build_ownership(settings, engine)
     guard, budget = ReplyGuard(), ToolBudget()
     agent = build_agent(
         settings,
@@ -151,6 +222,8 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         replies=replies,
         session_window=timedelta(hours=settings.session_window_hours),
         voice=voice,
+        ownership=ownership,
+        mirror=chatwoot is not None,
     )
     worker = Worker(
         engine,
@@ -163,16 +236,63 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
             debounce_max_seconds=settings.debounce_max_seconds,
         ),
     )
+    handlers: dict[JobKind, JobHandler] = {}
+    if piperun is not None:
+        handlers[JobKind.CRM_SYNC] = CrmSyncHandler(
+            engine,
+            piperun,
+            target=DealTarget(
+                pipeline_id=settings.piperun_pipeline_id or 0,
+                stage_id=settings.piperun_stage_id or 0,
+                origin_id=settings.piperun_origin_id,
+                owner_id=settings.piperun_owner_id,
+            ),
+            cities=CityResolver(engine, piperun),
+        )
+    if chatwoot is not None:
+        handlers[JobKind.CHATWOOT_MIRROR] = ChatwootMirrorHandler(
+            engine,
+            chatwoot,
+            inbox_id=settings.chatwoot_inbox_id or 0,
+            handoff_assignee_id=settings.chatwoot_handoff_assignee_id,
+            handoff_team_id=settings.chatwoot_handoff_team_id,
+            handoff_labels=[
+                label.strip()
+                for label in settings.chatwoot_handoff_labels.split(",")
+                if label.strip()
+            ],
+        )
+        handlers[JobKind.CHATWOOT_EVENT] = ChatwootEventHandler(
+            engine, ownership=ownership, outbound=outbound
+        )
+    outbox = OutboxWorker(
+        engine,
+        handlers,
+        OutboxConfig(
+            concurrency=settings.worker_concurrency,
+            poll_seconds=settings.worker_poll_seconds,
+            lease_seconds=max(settings.worker_lease_seconds, 3 * settings.piperun_timeout_seconds),
+            max_attempts=settings.inbound_max_attempts,
+            retry_base_seconds=settings.retry_base_seconds,
+            retry_max_seconds=settings.retry_max_seconds,
+            give_up_after=timedelta(hours=settings.outbox_give_up_hours),
+        ),
+    )
     # Without an embedded worker, ingestion has nobody in-process to wake.
     wake = worker.wake if settings.worker_embedded else _noop
+    wake_outbox = outbox.wake if settings.worker_embedded else _noop
     return Runtime(
         settings=settings,
         engine=engine,
         http=http,
         agent=agent,
         worker=worker,
-        ingest=IngestService(engine, on_accepted=wake),
+        ingest=IngestService(engine, on_accepted=wake, mirror=chatwoot is not None),
+        chatwoot_ingest=ChatwootIngest(engine, on_queued=wake_outbox),
         replay=ReplayService(engine, on_queued=wake),
+        outbox=outbox,
+        job_replay=JobReplayService(engine, on_queued=wake_outbox),
+        ownership=ownership,
         media_http=media_http,
     )
 

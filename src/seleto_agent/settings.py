@@ -8,6 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
     # Comma list set on a handed-off conversation (Chatwoot's labels call overwrites the list).
     chatwoot_handoff_labels: str = "lead-quente,atendimento-humano"
     # What an SDR resolving the conversation in Chatwoot means: "resume_bot" or "nothing".
-    chatwoot_on_resolved: str = "resume_bot"
+    chatwoot_on_resolved: Literal["resume_bot", "nothing"] = "resume_bot"
 
     piperun_base_url: str = "https://api.pipe.run/v1"
     piperun_token: SecretStr | None = None

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from seleto_agent.api.cursors import decode_cursor, encode_cursor
 from seleto_agent.api.deps import RuntimeDep, check_token
 from seleto_agent.api.errors import InvalidPayload, NotConfigured, NotFound
 from seleto_agent.api.views import event_item
-from seleto_agent.db.repositories.audit import AuditRepository
 from seleto_agent.db.repositories.companies import CompanyRepository
 from seleto_agent.db.repositories.conversations import ConversationRepository
+from seleto_agent.db.repositories.crm import CrmRepository
 from seleto_agent.db.repositories.events import EventRepository
 from seleto_agent.db.repositories.handoffs import HandoffRepository
 from seleto_agent.db.repositories.leads import SLOT_COLUMNS, LeadRepository
 from seleto_agent.db.repositories.lgpd import LgpdRequestRepository
 from seleto_agent.db.repositories.quotes import QuoteRepository
-from seleto_agent.domain.conversation import ConversationOwner
 from seleto_agent.domain.events import EventStatus
-from seleto_agent.domain.phone import mask_conversation_key, normalise_phone_input
+from seleto_agent.domain.ownership import Transition
+from seleto_agent.domain.phone import normalise_phone_input
 from seleto_agent.runtime import Runtime
 from seleto_agent.services.replay import ReplayResult
 from seleto_agent.settings import secret
@@ -52,7 +53,7 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    before_id = _decode_cursor(cursor) if cursor else None
+    before_id = decode_cursor(cursor) if cursor else None
     async with runtime.engine.connect() as conn:
         events = await EventRepository(conn).list_page(
             status=status, limit=limit + 1, before_id=before_id
@@ -61,7 +62,7 @@ async def list_events(
     has_more = len(events) > limit
     return {
         "items": [event_item(e) for e in page],
-        "next_cursor": _encode_cursor(page[-1].id) if has_more and page else None,
+        "next_cursor": encode_cursor(page[-1].id) if has_more and page else None,
     }
 
 
@@ -91,7 +92,7 @@ class ReplayRequest(BaseModel):
     dry_run: bool = False
 
 
-def _replay_body(result: ReplayResult, dry_run: bool) -> dict[str, Any]:
+def replay_body(result: ReplayResult, dry_run: bool) -> dict[str, Any]:
     return {
         "queued": result.queued,
         "skipped": [{"id": i, "reason": r} for i, r in result.skipped]
@@ -105,7 +106,7 @@ async def replay_one(event_id: int, runtime: AdminDep) -> dict[str, Any]:
     result = await runtime.replay.replay(ids=[event_id], actor=ADMIN_ACTOR)
     if result.not_found:
         raise NotFound(f"event {event_id} not found")
-    return _replay_body(result, False)
+    return replay_body(result, False)
 
 
 @router.post("/events/replay", status_code=202)
@@ -115,7 +116,7 @@ async def replay_many(body: ReplayRequest, runtime: AdminDep) -> dict[str, Any]:
     result = await runtime.replay.replay(
         ids=body.ids, status=body.status, dry_run=body.dry_run, actor=ADMIN_ACTOR
     )
-    return _replay_body(result, body.dry_run)
+    return replay_body(result, body.dry_run)
 
 
 def _conversation_key(phone: str) -> str:
@@ -140,6 +141,7 @@ async def get_conversation(phone: str, runtime: AdminDep) -> dict[str, Any]:
         company = await CompanyRepository(conn).for_lead(lead.id) if lead else None
         handoff = await HandoffRepository(conn).pending_for(key)
         lgpd = await LgpdRequestRepository(conn).kinds_for(key)
+        links = await CrmRepository(conn).links(lead.id) if lead else None
     lead_body: dict[str, Any] = {slot: None for slot in SLOT_COLUMNS}
     lead_body.update(temperature=None, temperature_reason=None, suggested_model=None)
     if lead is not None:
@@ -171,7 +173,12 @@ async def get_conversation(phone: str, runtime: AdminDep) -> dict[str, Any]:
         if handoff
         else None,
         "lgpd_requests": lgpd,
-        "crm": {"company_id": None, "person_id": None, "deal_id": None},
+        "crm": {
+            "company_id": links.company_id if links else None,
+            "person_id": links.person_id if links else None,
+            "deal_id": links.deal_id if links else None,
+            "synced_at": _iso(links.synced_at) if links else None,
+        },
     }
 
 
@@ -183,59 +190,30 @@ class PauseRequest(BaseModel):
     until: datetime | None = Field(default=None, description="ISO-8601; absent = until resumed")
 
 
-async def _set_owner(
-    runtime: Runtime, phone: str, owner: ConversationOwner, until: datetime | None
-) -> dict[str, Any]:
-    key = _conversation_key(phone)
-    now = datetime.now(UTC)
-    if until is not None and until.tzinfo is None:
-        raise InvalidPayload("until must carry a time zone offset")
-    async with runtime.engine.begin() as conn:
-        found = await ConversationRepository(conn).set_owner(
-            key,
-            owner=owner,
-            paused_until=until,
-            now=now,
-            reason="admin" if owner is ConversationOwner.HUMAN else None,
-        )
-        if not found:
-            raise NotFound("conversation not found")
-        if owner is ConversationOwner.BOT:
-            # The SDR team is done with it; a new request (or data-rights request) opens a new one.
-            await HandoffRepository(conn).close_pending(key, now=now)
-        await AuditRepository(conn).record(
-            actor=ADMIN_ACTOR,
-            action="conversation.pause"
-            if owner is ConversationOwner.HUMAN
-            else "conversation.resume",
-            subject_type="conversation",
-            subject_id=mask_conversation_key(key),
-            details={"until": until.isoformat() if until else None},
-            now=now,
-        )
-    return {"owner": owner.value, "paused_until": until.isoformat() if until else None}
+def _ownership_body(transition: Transition | None) -> dict[str, Any]:
+    if transition is None:
+        raise NotFound("conversation not found")
+    state = transition.state
+    return {
+        "owner": state.owner.value,
+        "owner_reason": state.owner_reason,
+        "paused_until": _iso(state.paused_until),
+    }
 
 
 @router.post("/conversations/{phone}/pause")
 async def pause(phone: str, runtime: AdminDep, body: PauseRequest | None = None) -> dict[str, Any]:
-    return await _set_owner(runtime, phone, ConversationOwner.HUMAN, body.until if body else None)
+    key = _conversation_key(phone)
+    until = body.until if body else None
+    if until is not None and until.tzinfo is None:
+        raise InvalidPayload("until must carry a time zone offset")
+    try:
+        transition = await runtime.ownership.admin_pause(key, until)
+    except ValueError as exc:
+        raise InvalidPayload(str(exc)) from exc
+    return _ownership_body(transition)
 
 
 @router.post("/conversations/{phone}/resume")
 async def resume(phone: str, runtime: AdminDep) -> dict[str, Any]:
-    return await _set_owner(runtime, phone, ConversationOwner.BOT, None)
-
-
-def _encode_cursor(event_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{event_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, value = decoded.partition(":")
-        if prefix != "id":
-            raise ValueError(cursor)
-        return int(value)
-    except ValueError as exc:
-        raise InvalidPayload("invalid cursor") from exc
+    return _ownership_body(await runtime.ownership.admin_resume(_conversation_key(phone)))

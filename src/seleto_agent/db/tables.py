@@ -137,6 +137,8 @@ conversations = Table(
     Column("owner_reason", Text),
     # The turn whose own handoff paused the bot: that turn's reply still goes out.
     Column("owner_turn_id", Text),
+    # Last time a person answered (Chatwoot or the company phone), for HUMAN_IDLE_RESUME_HOURS.
+    Column("human_last_activity_at", UtcDateTime),
 )
 
 leads = Table(
@@ -246,6 +248,108 @@ delivery_receipts = Table(
     Column("status", Text, nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     UniqueConstraint("provider", "provider_message_id", "status", name="uq_delivery_receipts"),
+)
+
+# Vendor work (CRM sync, Chatwoot mirror) written with the change that caused it (an outbox).
+outbox_jobs = Table(
+    "outbox_jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    # Jobs sharing this key run one at a time, oldest first; a dead one does not block the rest.
+    Column("ordering_key", Text, nullable=False),
+    Column("dedupe_key", Text, nullable=False),
+    Column("payload", JsonDoc, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("lease_owner", Text),
+    Column("lease_expires_at", UtcDateTime),
+    Column("last_error", Text),
+    # A vendor's field errors (PipeRun 422) for ops; never PII.
+    Column("error_detail", JsonDoc),
+    Column("first_failed_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("done_at", UtcDateTime),
+    UniqueConstraint("dedupe_key", name="uq_outbox_jobs_dedupe"),
+    Index("ix_outbox_jobs_status_next", "status", "next_attempt_at"),
+    Index("ix_outbox_jobs_ordering", "ordering_key", "id"),
+)
+
+# A lead's PipeRun ids, each saved in the transaction that marks its step done.
+crm_links = Table(
+    "crm_links",
+    metadata,
+    Column("lead_id", BigId, ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True),
+    Column("company_id", BigInteger),
+    # False: the company already existed in PipeRun (found by CNPJ); we link it, never edit it.
+    Column("company_created", Boolean, nullable=False, server_default=false()),
+    Column("company_fingerprint", Text),
+    Column("person_id", BigInteger),
+    Column("person_fingerprint", Text),
+    Column("deal_id", BigInteger),
+    Column("deal_fingerprint", Text),
+    # Steps whose create was sent but whose id is not saved yet: only these are looked up in
+    # PipeRun before creating again, so the happy path makes no extra GET.
+    Column("create_intents", JsonDoc),
+    Column("synced_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+crm_notes = Table(
+    "crm_notes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("lead_id", BigId, ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+    # "resumo" (the lead summary) or "handoff-<id>" (an SDR brief).
+    Column("note_key", Text, nullable=False),
+    Column("note_id", BigInteger, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("lead_id", "note_key", name="uq_crm_notes_lead_key"),
+)
+
+# PipeRun city ids by folded name + UF; a null city_id caches "PipeRun has no such city".
+piperun_cities = Table(
+    "piperun_cities",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("city_key", Text, nullable=False),
+    Column("uf", Text, nullable=False),
+    Column("city_id", BigInteger),
+    Column("fetched_at", UtcDateTime, nullable=False),
+    UniqueConstraint("city_key", "uf", name="uq_piperun_cities_key"),
+)
+
+chatwoot_links = Table(
+    "chatwoot_links",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("conversation_key", Text, nullable=False),
+    Column("contact_id", BigInteger),
+    Column("source_id", Text),
+    # Chatwoot's display id (the number in its API paths), not its internal id.
+    Column("chatwoot_conversation_id", BigInteger),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("conversation_key", name="uq_chatwoot_links_conversation"),
+    Index("ix_chatwoot_links_cw_conversation", "chatwoot_conversation_id"),
+)
+
+# Chatwoot messages we created, by what they mirror; a webhook for one of them is our echo.
+chatwoot_messages = Table(
+    "chatwoot_messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("conversation_key", Text, nullable=False),
+    Column("mirror_key", Text, nullable=False),
+    Column("chatwoot_message_id", BigInteger),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("mirror_key", name="uq_chatwoot_messages_mirror_key"),
+    Index("ix_chatwoot_messages_cw_id", "chatwoot_message_id"),
 )
 
 audit_log = Table(

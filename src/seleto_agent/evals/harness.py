@@ -27,7 +27,7 @@ from seleto_agent.sandbox.app import create_sandbox_app
 from seleto_agent.sandbox.config import SandboxConfig
 from seleto_agent.sandbox.model_replies import SANDBOX_MODEL_NAME, ScriptedReply
 from seleto_agent.services.schema import migrate_all
-from seleto_agent.settings import Settings
+from seleto_agent.settings import PROJECT_ROOT, Settings
 
 HOST = "127.0.0.1"
 SANDBOX = SandboxConfig()
@@ -87,6 +87,8 @@ def eval_settings(*, database_url: str, sandbox_url: str, mode: ModelMode) -> Se
         "retry_base_seconds": 0.05,
         "retry_max_seconds": 0.2,
         "inbound_max_attempts": 3,
+        # Scores must not depend on the clock: the team is always in during an eval.
+        "business_hours_file": PROJECT_ROOT / "evals" / "business_hours.yaml",
     }
     if mode.scripted:
         values |= {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 WEBHOOKS = Counter(
     "seleto_webhooks_total", "Webhook requests by provider and outcome", ["provider", "outcome"]
@@ -28,4 +28,23 @@ GUARDRAIL_BLOCKS = Counter(
 )
 FIXED_REPLIES = Counter(
     "seleto_fixed_replies_total", "Replies sent from the fixed-replies file", ["key"]
+)
+OUTBOX_JOBS = Counter(
+    "seleto_outbox_jobs_total", "Outbox job attempts by kind and outcome", ["kind", "outcome"]
+)
+# Every HTTP request sent to PipeRun (in-call retries included): calls per synced lead.
+PIPERUN_CALLS = Counter(
+    "seleto_piperun_calls_total",
+    "HTTP requests to PipeRun by method, resource and outcome",
+    ["method", "resource", "outcome"],
+)
+PIPERUN_CIRCUIT_OPEN = Gauge(
+    "seleto_piperun_circuit_open",
+    "1 from the moment the PipeRun circuit opens until a call succeeds again, else 0",
+)
+# Every HTTP request sent to Chatwoot (in-call retries included).
+CHATWOOT_CALLS = Counter(
+    "seleto_chatwoot_calls_total",
+    "HTTP requests to Chatwoot by method, resource and outcome",
+    ["method", "resource", "outcome"],
 )

@@ -11,10 +11,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from seleto_agent.sandbox.chatwoot import build_chatwoot_router
+from seleto_agent.sandbox.chatwoot_control import build_chatwoot_control_router
 from seleto_agent.sandbox.config import SandboxConfig
 from seleto_agent.sandbox.context import SandboxContext
 from seleto_agent.sandbox.control import build_control_router
 from seleto_agent.sandbox.model import build_model_router
+from seleto_agent.sandbox.piperun import build_piperun_router
+from seleto_agent.sandbox.piperun_control import build_piperun_control_router
 from seleto_agent.sandbox.transcription import build_transcription_router
 from seleto_agent.sandbox.zapi import build_zapi_router
 from seleto_agent.sandbox.zapi_control import build_zapi_control_router
@@ -29,6 +33,10 @@ ROUTER_FACTORIES: tuple[RouterFactory, ...] = (
     build_zapi_media_router,
     build_model_router,
     build_transcription_router,
+    build_chatwoot_router,
+    build_chatwoot_control_router,
+    build_piperun_router,
+    build_piperun_control_router,
 )
 
 __all__ = ["SandboxConfig", "create_sandbox_app"]
@@ -41,6 +49,7 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await ctx.zapi_emitter.cancel_pending()
+        await ctx.chatwoot_emitter.cancel_pending()
 
     app = FastAPI(
         title="seleto-agent sandbox (TEST ONLY)",

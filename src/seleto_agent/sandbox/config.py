@@ -19,6 +19,8 @@ class SandboxConfig:
     zapi_instance_token: str = "sandbox-instance-token"  # noqa: S105
     # Account security token sent by clients in the `Client-Token` header.
     zapi_client_token: str = "sandbox-client-token"  # noqa: S105
+    # PipeRun API token expected in the `token` header: 32 hex like a real one, fake.
+    piperun_token: str = "0123456789abcdef0123456789abcdef"  # noqa: S105
     # Number of the simulated WhatsApp line (`connectedPhone` in ReceivedCallback).
     zapi_connected_phone: str = "554499999999"
     # Base URL clients use to reach the sandbox; media URLs are built from it.
@@ -27,3 +29,20 @@ class SandboxConfig:
     webhook_timeout_seconds: float = 10.0
     # Pause between DeliveryCallback and each MessageStatusCallback step after a send.
     status_step_delay_seconds: float = 0.0
+    # Chatwoot simulator: one account with one API-channel inbox.
+    chatwoot_account_id: int = 1
+    chatwoot_account_name: str = "Seleto Sandbox"
+    chatwoot_inbox_id: int = 1
+    chatwoot_inbox_name: str = "WhatsApp Seleto"
+    # A user's token (what the service uses by default): messages posted with it arrive in
+    # webhooks with `sender.type == "user"`, exactly like a human agent's (contracts §5).
+    chatwoot_user_token: str = "sandbox-chatwoot-user-token"  # noqa: S105
+    chatwoot_user_id: int = 1
+    chatwoot_user_name: str = "Seleto Admin"
+    chatwoot_user_email: str = "admin@seleto.example"
+    # An agent bot's token: its messages arrive with `sender.type == "agent_bot"`.
+    chatwoot_bot_token: str = "sandbox-chatwoot-bot-token"  # noqa: S105
+    chatwoot_bot_id: int = 1
+    chatwoot_bot_name: str = "Seleto Bot"
+    # Secret of the API inbox's webhook (`channel.secret`); account webhooks get their own.
+    chatwoot_webhook_secret: str = "sandbox-chatwoot-webhook-secret"  # noqa: S105

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from seleto_agent.sandbox.chatwoot_emitter import ChatwootEmitter
 from seleto_agent.sandbox.config import SandboxConfig
 from seleto_agent.sandbox.state import SandboxState
 from seleto_agent.sandbox.zapi_emitter import ZapiEmitter
@@ -14,8 +15,14 @@ class SandboxContext:
     config: SandboxConfig
     state: SandboxState
     zapi_emitter: ZapiEmitter
+    chatwoot_emitter: ChatwootEmitter
 
     @classmethod
     def create(cls, config: SandboxConfig) -> SandboxContext:
         state = SandboxState()
-        return cls(config=config, state=state, zapi_emitter=ZapiEmitter(config, state.zapi))
+        return cls(
+            config=config,
+            state=state,
+            zapi_emitter=ZapiEmitter(config, state.zapi),
+            chatwoot_emitter=ChatwootEmitter(config, state.chatwoot),
+        )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from seleto_agent.sandbox.chatwoot_state import ChatwootState
 from seleto_agent.sandbox.model_state import ModelState
+from seleto_agent.sandbox.piperun_state import PipeRunState
 from seleto_agent.sandbox.transcription_state import TranscriptionState
 from seleto_agent.sandbox.zapi_media_state import ZapiMediaState
 from seleto_agent.sandbox.zapi_state import ZapiState
@@ -28,6 +30,8 @@ class SandboxState:
         self.model = ModelState()
         self.transcription = TranscriptionState()
         self.zapi_media = ZapiMediaState()
+        self.chatwoot = ChatwootState()
+        self.piperun = PipeRunState()
 
     def sections(self) -> dict[str, ServiceState]:
         return {
@@ -35,6 +39,8 @@ class SandboxState:
             "zapi_media": self.zapi_media,
             "model": self.model,
             "transcription": self.transcription,
+            "chatwoot": self.chatwoot,
+            "piperun": self.piperun,
         }
 
     def reset(self, *, clear_webhooks: bool = False) -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from seleto_agent.db.repositories.chatwoot import queue_mirror
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.events import EventRepository, NewEvent
 from seleto_agent.db.repositories.outbound import OutboundRepository
@@ -30,9 +31,13 @@ log = get_logger(__name__)
 
 
 class IngestService:
-    def __init__(self, engine: AsyncEngine, *, on_accepted: Callable[[], None]) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, on_accepted: Callable[[], None], mirror: bool = False
+    ) -> None:
         self._engine = engine
         self._on_accepted = on_accepted
+        # Chatwoot configured: every lead message is queued for the mirror with its event.
+        self._mirror = mirror
 
     async def record_rejected(
         self, *, provider: str, raw: bytes, event_type: str, error: str
@@ -109,6 +114,10 @@ class IngestService:
                 session_id=key,
                 now=now,
             )
+            if self._mirror:
+                await queue_mirror(
+                    conn, conversation_key=key, what="incoming", ref=str(event_id), now=now
+                )
         log.info("inbound.accepted", event_id=event_id, kind=message.kind.value, phone=key)
         self._on_accepted()
         return IngestOutcome.ACCEPTED

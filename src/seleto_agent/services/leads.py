@@ -8,6 +8,7 @@ every change, never chosen by the model (DOMAIN.md decision 4).
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,9 +16,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from seleto_agent.db.repositories.audit import AuditRepository
+from seleto_agent.db.repositories.chatwoot import queue_mirror
 from seleto_agent.db.repositories.companies import CompanyRepository
 from seleto_agent.db.repositories.conversations import ConversationRecord, ConversationRepository
+from seleto_agent.db.repositories.crm import CrmRepository
 from seleto_agent.db.repositories.handoffs import HandoffRecord, HandoffRepository
+from seleto_agent.db.repositories.jobs import JobRepository
 from seleto_agent.db.repositories.leads import LeadRecord, LeadRepository
 from seleto_agent.db.repositories.lgpd import LgpdRequestRepository
 from seleto_agent.db.repositories.quotes import QuoteDraft, QuoteRecord, QuoteRepository
@@ -30,6 +34,7 @@ from seleto_agent.domain.brazil import (
 )
 from seleto_agent.domain.catalog import Catalog
 from seleto_agent.domain.conversation import ConversationOwner
+from seleto_agent.domain.jobs import JobKind
 from seleto_agent.domain.lead_slots import changed_slots, clean_slots, handoff_brief
 from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.domain.temperature import (
@@ -89,9 +94,20 @@ class HandoffResult:
 
 
 class LeadService:
-    def __init__(self, engine: AsyncEngine, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        catalog: Catalog,
+        *,
+        crm_enabled: bool = False,
+        mirror_enabled: bool = False,
+    ) -> None:
         self._engine = engine
         self._catalog = catalog
+        # PipeRun configured: qualified leads get a CRM sync job with every change.
+        self._crm_enabled = crm_enabled
+        # Chatwoot configured: a handoff's brief goes to the SDR team as a private note.
+        self._mirror_enabled = mirror_enabled
 
     async def state(self, key: str) -> LeadState | None:
         async with self._engine.connect() as conn:
@@ -117,6 +133,8 @@ class LeadService:
                 await LeadRepository(conn).update_slots(lead.id, changes, now=now)
                 await _audit(conn, "lead.slots_updated", key, {"slots": sorted(changes)}, now)
             decision, handoff, created = await self._recompute(conn, conversation, turn_id, now)
+            if changes or created:
+                await self._sync_crm(conn, lead.id, "lead_updated", now)
         return LeadUpdate(
             saved=sorted(changes),
             errors=cleaned.errors,
@@ -156,6 +174,7 @@ class LeadService:
             )
             if name and not lead.company_name:
                 await LeadRepository(conn).update_slots(lead.id, {"company_name": name}, now=now)
+            await self._sync_crm(conn, lead.id, "company_registered", now)
             await _audit(
                 conn,
                 "company.registered" if created else "company.reused",
@@ -193,6 +212,7 @@ class LeadService:
             decision, handoff, handoff_created = await self._recompute(
                 conn, conversation, turn_id, now
             )
+            await self._sync_crm(conn, lead.id, "quote_requested", now)
         return QuoteResult(
             quote_id=quote.id,
             created=created,
@@ -210,6 +230,8 @@ class LeadService:
             handoff, created = await self._handoff(
                 conn, conversation, lead, reason=reason, kind=kind, turn_id=turn_id, now=now
             )
+            if created:
+                await self._sync_crm(conn, lead.id, "handoff", now)
         return HandoffResult(handoff=handoff, created=created)
 
     async def record_lgpd_request(
@@ -234,6 +256,35 @@ class LeadService:
                 now=now,
             )
         return HandoffResult(handoff=handoff, created=created)
+
+    async def _sync_crm(
+        self, conn: AsyncConnection, lead_id: int, reason: str, now: datetime
+    ) -> None:
+        """Queue a PipeRun sync in the change's own transaction (an outbox: never lost).
+
+        Only warm/hot leads, leads who asked for a quote, and leads already in the CRM are
+        synced (DOMAIN.md: cold leads are closed by the bot, not filed)."""
+        if not self._crm_enabled:
+            return
+        lead = await LeadRepository(conn).get(lead_id)
+        qualified = lead is not None and lead.temperature in (
+            Temperature.QUENTE.value,
+            Temperature.MORNO.value,
+        )
+        if not (
+            qualified
+            or await QuoteRepository(conn).count_for_lead(lead_id) > 0
+            or (await CrmRepository(conn).links(lead_id)).person_id is not None
+            or await JobRepository(conn).has_unfinished(f"crm:lead:{lead_id}")
+        ):
+            return
+        await JobRepository(conn).enqueue(
+            kind=JobKind.CRM_SYNC,
+            ordering_key=f"crm:lead:{lead_id}",
+            dedupe_key=f"crm.sync:{lead_id}:{uuid.uuid4().hex}",
+            payload={"lead_id": lead_id, "reason": reason},
+            now=now,
+        )
 
     async def _lead(
         self, conn: AsyncConnection, key: str, now: datetime
@@ -305,7 +356,7 @@ class LeadService:
             conn,
             conversation,
             refreshed,
-            reason="Lead quente: " + decision.reason,
+            reason=decision.reason,
             kind="hot_lead",
             turn_id=turn_id,
             now=now,
@@ -359,6 +410,10 @@ class LeadService:
         await _audit(
             conn, "conversation.handoff", key, {"kind": kind, "handoff_id": handoff.id}, now
         )
+        if self._mirror_enabled:
+            await queue_mirror(
+                conn, conversation_key=key, what="handoff", ref=str(handoff.id), now=now
+            )
         log.info("lead.handoff", kind=kind, handoff_id=handoff.id)
         return handoff, True
 

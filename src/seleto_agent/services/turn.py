@@ -17,6 +17,7 @@ from seleto_agent.agents.context import render_lead_context
 from seleto_agent.agents.prompts import FixedReplies, Prompt
 from seleto_agent.agents.runner import AgentReply, AgentRunFailed, AgentRunner, TurnRequest
 from seleto_agent.db.repositories.audit import AuditRepository
+from seleto_agent.db.repositories.chatwoot import queue_mirror
 from seleto_agent.db.repositories.conversations import ConversationRecord, ConversationRepository
 from seleto_agent.db.repositories.events import EventRecord, EventRepository
 from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundRepository
@@ -35,6 +36,7 @@ from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import EVENTS_DEAD, FIXED_REPLIES, TURN_SECONDS, TURNS
 from seleto_agent.services.leads import LeadService
 from seleto_agent.services.outbound import OutboundService
+from seleto_agent.services.ownership import OwnershipService, state_of
 from seleto_agent.services.voice import ResolvedBurst, VoiceNoteNotReady, VoiceService
 
 log = get_logger(__name__)
@@ -88,7 +90,9 @@ class TurnProcessor:
         prompt: Prompt,
         replies: FixedReplies,
         session_window: timedelta,
+        ownership: OwnershipService,
         voice: VoiceService | None = None,
+        mirror: bool = False,
     ) -> None:
         self._engine = engine
         self._agent = agent
@@ -98,6 +102,9 @@ class TurnProcessor:
         self._prompt = prompt
         self._replies = replies
         self._session_window = session_window
+        self._ownership = ownership
+        # Chatwoot configured: every reply is queued for the mirror with its row.
+        self._mirror = mirror
         # None: voice notes reach the agent as a placeholder (no transcription configured).
         self._voice = voice
 
@@ -157,9 +164,13 @@ class TurnProcessor:
         # A retried turn keeps its id: its reply key stays the same, and a handoff its own
         # tools made on the failed attempt does not silence it.
         turn_id = next((e.turn_id for e in remaining if e.turn_id), None) or uuid.uuid4().hex
-        if conversation.owner_turn_id != turn_id and not bot_may_answer(
-            conversation.owner, conversation.paused_until, datetime.now(UTC)
-        ):
+        # The lead wrote: a timed pause may be over, or a takeover end by the client's rules.
+        transition = await self._ownership.lead_wrote(conversation.conversation_key)
+        owner = transition.state if transition else state_of(conversation)
+        if not owner.bot_may_answer(datetime.now(UTC), turn_id=turn_id):
+            # A person has the conversation: voice notes are still transcribed, so the SDR
+            # reads them in Chatwoot; nothing is answered.
+            await self._voice_burst(remaining)
             await self._finish([e.id for e in remaining], note="bot_paused")
             return "paused"
         now = datetime.now(UTC)
@@ -246,6 +257,14 @@ class TurnProcessor:
                 prompt_version=reply.prompt_version,
                 agent_run_id=reply.run_id,
             )
+            if self._mirror:
+                await queue_mirror(
+                    conn,
+                    conversation_key=conversation.conversation_key,
+                    what="outgoing",
+                    ref=str(record.id),
+                    now=datetime.now(UTC),
+                )
             await conversations.mark_turn(conversation.conversation_key, now=datetime.now(UTC))
         await self._outbound.deliver(record)
         await self._finish([e.id for e in remaining])

@@ -27,6 +27,7 @@ class ConversationRecord:
     last_turn_at: datetime | None
     owner_reason: str | None
     owner_turn_id: str | None
+    human_last_activity_at: datetime | None = None
 
 
 _COLUMNS = [t.c[name] for name in ConversationRecord.__dataclass_fields__]
@@ -124,6 +125,30 @@ class ConversationRepository:
             )
         )
         return result.rowcount == 1
+
+    async def save_ownership(
+        self,
+        key: str,
+        *,
+        owner: ConversationOwner,
+        paused_until: datetime | None,
+        reason: str | None,
+        turn_id: str | None,
+        human_last_activity_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        await self._conn.execute(
+            update(t)
+            .where(t.c.conversation_key == key)
+            .values(
+                owner=owner,
+                paused_until=paused_until,
+                owner_reason=reason,
+                owner_turn_id=turn_id,
+                human_last_activity_at=human_last_activity_at,
+                updated_at=now,
+            )
+        )
 
     async def start_session(self, key: str, *, session_id: str, now: datetime) -> None:
         await self._conn.execute(

@@ -65,6 +65,10 @@ class LeadRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
+    async def get(self, lead_id: int) -> LeadRecord | None:
+        row = (await self._conn.execute(select(*_COLUMNS).where(t.c.id == lead_id))).first()
+        return LeadRecord(**row._asdict()) if row else None
+
     async def get_by_phone(self, phone: str) -> LeadRecord | None:
         row = (await self._conn.execute(select(*_COLUMNS).where(t.c.phone == phone))).first()
         return LeadRecord(**row._asdict()) if row else None

@@ -1,0 +1,62 @@
+"""`POST /webhooks/chatwoot/{token}`: verify, store, queue; the worker does the rest.
+
+Chatwoot waits 5 s at most and does not retry account or API-inbox webhooks, so this answers
+fast and never depends on WhatsApp or the model.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+
+from seleto_agent.api.deps import RuntimeDep, check_token, read_body_limited
+from seleto_agent.api.errors import InvalidPayload, MalformedJson, Unauthorized
+from seleto_agent.integrations.chatwoot.signature import SignatureCheck, verify_signature
+from seleto_agent.integrations.chatwoot.webhook import InvalidChatwootPayload, parse_event
+from seleto_agent.observability.logging import get_logger
+from seleto_agent.observability.metrics import WEBHOOKS
+from seleto_agent.services.chatwoot_ingest import PROVIDER
+from seleto_agent.settings import secret
+
+router = APIRouter()
+log = get_logger(__name__)
+
+
+@router.post("/webhooks/chatwoot/{token}")
+async def chatwoot_webhook(token: str, request: Request, runtime: RuntimeDep) -> dict[str, str]:
+    settings = runtime.settings
+    check_token(token, secret(settings.chatwoot_webhook_token))
+    raw = await read_body_limited(request, settings.max_body_bytes)
+    signing_secret = secret(settings.chatwoot_webhook_secret)
+    if signing_secret:
+        check = verify_signature(
+            secret=signing_secret.encode(),
+            timestamp=request.headers.get("x-chatwoot-timestamp"),
+            body=raw,
+            signature=request.headers.get("x-chatwoot-signature"),
+            now=time.time(),
+            tolerance_seconds=settings.chatwoot_signature_tolerance_seconds,
+        )
+        if check is not SignatureCheck.OK:
+            # Nothing is stored: an unsigned body could come from anyone.
+            WEBHOOKS.labels(PROVIDER, "bad_signature").inc()
+            log.warning("chatwoot.bad_signature", check=check.value)
+            raise Unauthorized(f"signature check failed: {check.value}")
+    try:
+        event = parse_event(raw)
+    except InvalidChatwootPayload as exc:
+        malformed = str(exc).endswith("is not JSON")
+        await runtime.ingest.record_rejected(
+            provider=PROVIDER,
+            raw=raw,
+            event_type="malformed",
+            error="malformed_json" if malformed else "not_a_chatwoot_event",
+        )
+        if malformed:
+            raise MalformedJson(str(exc)) from exc
+        raise InvalidPayload(str(exc)) from exc
+    outcome = await runtime.chatwoot_ingest.ingest(
+        raw=raw, event=event, delivery_id=request.headers.get("x-chatwoot-delivery")
+    )
+    return {"status": outcome.value}

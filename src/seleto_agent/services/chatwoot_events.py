@@ -1,0 +1,117 @@
+"""What a Chatwoot webhook event means, decided in the worker (job `chatwoot.event`).
+
+- our own echo (a message we created, recognised by its stamp or its recorded id, whatever its
+  `sender.type` says) → nothing;
+- an SDR's public reply → delivered to the lead on WhatsApp, exactly once, and the bot goes
+  quiet for the conversation;
+- an SDR's private note → a command (`/retomar`, `/bot off 2h`...) or nothing; a command is
+  confirmed by a private note of ours, never sent to the lead;
+- the conversation resolved → CHATWOOT_ON_RESOLVED.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from seleto_agent.db.repositories.chatwoot import ChatwootRepository, queue_mirror
+from seleto_agent.db.repositories.conversations import ConversationRepository
+from seleto_agent.db.repositories.events import EventRepository
+from seleto_agent.db.repositories.jobs import JobRecord
+from seleto_agent.db.repositories.outbound import OutboundRepository
+from seleto_agent.domain.sdr_commands import SdrCommand, parse_note
+from seleto_agent.integrations.chatwoot.webhook import ChatwootEvent, parse_event
+from seleto_agent.observability.logging import get_logger
+from seleto_agent.services.chatwoot_mirror import mirror_key_of
+from seleto_agent.services.outbound import OutboundService
+from seleto_agent.services.ownership import OwnershipService
+
+log = get_logger(__name__)
+
+HUMAN_REPLY_KIND = "human:chatwoot"
+
+
+class ChatwootEventHandler:
+    def __init__(
+        self, engine: AsyncEngine, *, ownership: OwnershipService, outbound: OutboundService
+    ) -> None:
+        self._engine = engine
+        self._ownership = ownership
+        self._outbound = outbound
+
+    async def handle(self, job: JobRecord) -> str | None:
+        event_id = int(job.payload["event_id"])
+        async with self._engine.connect() as conn:
+            raw = await EventRepository(conn).get_payload(event_id)
+        if raw is None:
+            raise ValueError(f"event {event_id} not found")
+        event = parse_event(raw)
+        assert event.conversation_id is not None  # ingestion ignores events without one
+        async with self._engine.connect() as conn:
+            key = await ChatwootRepository(conn).key_for_conversation(event.conversation_id)
+        if key is None:
+            return "unknown_conversation"
+        if event.event == "conversation_status_changed":
+            transition = await self._ownership.resolved(key)
+            return f"resolved:{transition.audit_action if transition else None}"
+        if await self._is_our_echo(event):
+            return "echo"
+        if event.private:
+            return await self._note(key, event)
+        return await self._human_reply(key, event)
+
+    async def _is_our_echo(self, event: ChatwootEvent) -> bool:
+        stamp = mirror_key_of(event.content_attributes)
+        async with self._engine.begin() as conn:
+            repo = ChatwootRepository(conn)
+            if stamp is not None:
+                # The echo may beat our own POST's answer: record the id it tells us.
+                attempted, posted = await repo.message(stamp)
+                if attempted and posted is None and event.message_id is not None:
+                    await repo.record_message(stamp, event.message_id)
+                return True
+            return event.message_id is not None and await repo.is_ours(event.message_id)
+
+    async def _note(self, key: str, event: ChatwootEvent) -> str:
+        parsed = parse_note(event.content or "")
+        if parsed is None:
+            return "private_note"
+        transition = await self._ownership.command(key, parsed)
+        if transition is None:
+            return "unknown_conversation"
+        if transition.note:
+            async with self._engine.begin() as conn:
+                await queue_mirror(
+                    conn,
+                    conversation_key=key,
+                    what="note",
+                    ref=f"command-{event.message_id}",
+                    now=datetime.now(UTC),
+                    extra={"text": transition.note},
+                )
+        kind = parsed.kind.value if isinstance(parsed, SdrCommand) else "invalid"
+        log.info("chatwoot.command", command=kind, changed=transition.changed)
+        return f"command:{kind}"
+
+    async def _human_reply(self, key: str, event: ChatwootEvent) -> str:
+        await self._ownership.human_replied(key, source="chatwoot")
+        text = (event.content or "").strip()
+        if not text:
+            # An attachment-only reply: the SDR sends files from the phone for now.
+            return "human_reply_without_text"
+        async with self._engine.begin() as conn:
+            conversation = await ConversationRepository(conn).get(key)
+            assert conversation is not None
+            record = await OutboundRepository(conn).create_if_absent(
+                key=f"human:chatwoot:{event.message_id}",
+                provider=self._outbound.provider,
+                conversation_key=key,
+                recipient=conversation.reply_to,
+                body=text,
+                turn_id=None,
+                now=datetime.now(UTC),
+                reply_kind=HUMAN_REPLY_KIND,
+            )
+        await self._outbound.deliver(record)
+        return "human_reply_delivered"
