@@ -36,6 +36,8 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY README.md ./
 COPY src/ src/
 COPY prompts/ prompts/
+COPY knowledge/ knowledge/
+COPY config/ config/
 COPY supabase/ supabase/
 # --no-editable: the package is copied into the venv's site-packages, so the runtime stage
 # needs no src/ folder.
@@ -53,9 +55,10 @@ WORKDIR /app
 
 # The venv sits at the same path as in the builder: its scripts point at /app/.venv/bin/python.
 COPY --from=builder /app/.venv /app/.venv
-# Files the code reads at run time. When config/ (business hours) and knowledge/ join the
-# repository, copy them here too and point BUSINESS_HOURS_FILE at /app/config/....
+# Files the code reads at run time (prompt, fixed replies, catalog, business hours, migrations).
 COPY --from=builder /app/prompts /app/prompts
+COPY --from=builder /app/knowledge /app/knowledge
+COPY --from=builder /app/config /app/config
 COPY --from=builder /app/supabase /app/supabase
 
 # The default DATABASE_URL (sqlite:///var/seleto.db) resolves to /app/var; only this folder is
@@ -64,13 +67,16 @@ RUN mkdir -p /app/var && chown seleto:seleto /app/var
 
 # The package is installed non-editable, so settings.py's repository-relative defaults (derived
 # from the installed file's location) point inside the venv, where there are no migrations and
-# no prompts. MIGRATIONS_DIR and PROMPT_FILE must therefore point at the copies under /app.
+# no prompts. Every file setting must therefore point at the copies under /app.
 ENV PATH="/app/.venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     AGNO_TELEMETRY=false \
     MIGRATIONS_DIR=/app/supabase/migrations \
-    PROMPT_FILE=/app/prompts/sp_agente_v1.xml
+    PROMPT_FILE=/app/prompts/sp_agente_v1.xml \
+    FIXED_REPLIES_FILE=/app/prompts/respostas_fixas_v1.yaml \
+    KNOWLEDGE_FILE=/app/knowledge/catalog.yaml \
+    BUSINESS_HOURS_FILE=/app/config/business_hours.yaml
 
 # Numeric, so orchestrators can verify a non-root user (runAsNonRoot).
 USER 10001:10001
