@@ -138,8 +138,11 @@ async def _play(sandbox_url: str, service_url: str, config: SandboxConfig) -> No
             print(f"Seleto (bot): {await _wait_for_reply(sandbox, number)}")
     async with httpx.AsyncClient(base_url=service_url, timeout=10) as service:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        await _wait_for_crm(service, headers)
         events = (await service.get("/admin/events?limit=20", headers=headers)).json()["items"]
         state = (await service.get(f"/admin/conversations/{LEAD_PHONE}", headers=headers)).json()
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as sandbox:
+        piperun = (await sandbox.get("/_sandbox/piperun/state")).json()
     print("\n--- Stored events (GET /admin/events) ---")
     for event in reversed(events):
         print(f"#{event['id']:<3} {event['type']:<22} {event['status']:<8} {event['phone']}")
@@ -154,7 +157,31 @@ async def _play(sandbox_url: str, service_url: str, config: SandboxConfig) -> No
         print(f"handoff to the SDR team ({state['handoff']['kind']}):")
         for field, value in state["handoff"]["brief"].items():
             print(f"  {field}: {value}")
-    print(f"CRM ids: {state['crm']} (PipeRun sync is not part of this release)")
+    print(f"CRM ids: {state['crm']}")
+    print("\n--- PipeRun records (simulator state) ---")
+    for company in piperun["companies"]:
+        print(f"company #{company['id']}: {company['name']} (CNPJ {company.get('cnpj')})")
+    for person in piperun["persons"]:
+        print(f"person #{person['id']}: {person['name']} (company #{person.get('company_id')})")
+    for deal in piperun["deals"]:
+        print(
+            f"deal #{deal['id']}: {deal['title']} "
+            f"(pipeline {deal['pipeline_id']}, stage {deal['stage_id']})"
+        )
+    for note in piperun["notes"]:
+        print(f"note #{note['id']} on deal #{note.get('deal_id')}:")
+        for line in note["text"].splitlines():
+            print(f"  {line}")
+
+
+async def _wait_for_crm(service: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    """The CRM sync runs in the background; give it a few seconds to settle."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        jobs = (await service.get("/admin/jobs?kind=crm.sync", headers=headers)).json()["items"]
+        if jobs and all(job["status"] in ("done", "dead") for job in jobs):
+            return
+        await asyncio.sleep(0.2)
 
 
 def main() -> None:
@@ -184,6 +211,12 @@ def main() -> None:
             openai_model="sandbox-scripted",
             debounce_seconds=0.3,
             log_level="ERROR",
+            piperun_base_url=f"{sandbox_url}/v1",
+            piperun_token=config.piperun_token,
+            piperun_pipeline_id=100848,
+            piperun_stage_id=647558,
+            piperun_origin_id=556735,
+            piperun_owner_id=42001,
         )
         engine = create_engine(settings.database_url)
         asyncio.run(migrate_all(engine, settings.migrations_dir))
