@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -352,6 +353,7 @@ def make_settings(database_url: str, sandbox_url: str, **overrides: Any) -> Sett
 class Service:
     runtime: Runtime
     client: httpx.AsyncClient
+    app: Any = None
 
     async def post_zapi(
         self, body: dict[str, Any] | bytes, token: str = WEBHOOK_TOKEN
@@ -383,12 +385,34 @@ async def service_factory(database_url: str, sandbox: Sandbox) -> AsyncIterator[
             transport=httpx.ASGITransport(app=app), base_url="http://service"
         )
         stack.append((lifespan, client))
-        return Service(runtime=runtime, client=client)
+        return Service(runtime=runtime, client=client, app=app)
 
     yield start
     for lifespan, client in reversed(stack):
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+@asynccontextmanager
+async def listening(service: Service) -> AsyncIterator[str]:
+    """Serve the service's app on a real port (in this event loop) so the simulators can call
+    it; yields the base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        service.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+    )
+    server = _ThreadedServer(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("service did not start listening")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from seleto_agent.api import admin, admin_jobs, health
 from seleto_agent.api.errors import install_error_handlers
 from seleto_agent.api.middleware import RequestContextMiddleware
-from seleto_agent.api.webhooks import zapi
+from seleto_agent.api.webhooks import chatwoot, zapi
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.runtime import Runtime, closing
 from seleto_agent.settings import AppEnv, secret
@@ -62,6 +62,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(base)
     base.include_router(health.router)
     base.include_router(zapi.router)
+    base.include_router(chatwoot.router)
     base.include_router(admin.router)
     base.include_router(admin_jobs.router)
 
