@@ -40,6 +40,7 @@ from seleto_agent.services.leads import LeadService
 from seleto_agent.services.outbound import OutboundService
 from seleto_agent.services.outbox import JobHandler, OutboxConfig, OutboxWorker
 from seleto_agent.services.ownership import OwnershipService
+from seleto_agent.services.phone_takeover import PhoneReplyHandler
 from seleto_agent.services.piperun_cities import CityResolver
 from seleto_agent.services.replay import ReplayService
 from seleto_agent.services.turn import RetryPolicy, TurnProcessor
@@ -249,6 +250,9 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
             ),
             cities=CityResolver(engine, piperun),
         )
+    handlers[JobKind.PHONE_REPLY] = PhoneReplyHandler(
+        engine, ownership=ownership, mirror=chatwoot is not None
+    )
     if chatwoot is not None:
         handlers[JobKind.CHATWOOT_MIRROR] = ChatwootMirrorHandler(
             engine,
@@ -287,7 +291,12 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         http=http,
         agent=agent,
         worker=worker,
-        ingest=IngestService(engine, on_accepted=wake, mirror=chatwoot is not None),
+        ingest=IngestService(
+            engine,
+            on_accepted=wake,
+            mirror=chatwoot is not None,
+            phone_echo_grace=timedelta(seconds=settings.phone_echo_grace_seconds),
+        ),
         chatwoot_ingest=ChatwootIngest(engine, on_queued=wake_outbox),
         replay=ReplayService(engine, on_queued=wake),
         outbox=outbox,

@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     knowledge_file: Path = PROJECT_ROOT / "knowledge" / "catalog.yaml"
 
     business_hours_file: Path = Path("config/business_hours.yaml")
+    # A message from the company phone is checked against our own sends after this pause
+    # (our send's echo can beat its stored message id); not ours = an SDR took over.
+    phone_echo_grace_seconds: float = Field(default=5.0, ge=0)
     human_idle_resume_hours: float = 0.0
 
     # Five attempts with exponential backoff from 2 s cover ~1 minute of a vendor outage before

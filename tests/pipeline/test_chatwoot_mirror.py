@@ -325,3 +325,40 @@ async def test_hot_lead_handoff_brief_labels_and_assignee(
     briefs = [n for n in our_notes(sandbox, cid) if n.startswith("Novo Lead Quente")]
     assert len(briefs) == 1
     assert (await owner(service))["owner"] == "human"
+
+
+async def test_resolving_in_chatwoot_gives_the_lead_back_to_the_bot(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    service = await start(service_factory, sandbox)
+    async with wired(service, sandbox):
+        await turn(service, sandbox, "oi", "Olá! Posso ajudar.")
+        cid = await conversation_id(sandbox)
+        await asyncio.to_thread(sandbox.chatwoot_agent_reply, cid, "Oi, aqui é a Ana.")
+        await wait_for(lambda: _owner_is(service, "human"))
+        await asyncio.to_thread(sandbox.chatwoot_resolve, cid)
+        await wait_for(lambda: _owner_is(service, "bot"))
+        await turn(service, sandbox, "voltei", "Que bom! Em que posso ajudar?")
+
+
+async def test_a_reply_typed_on_the_company_phone_is_shown_in_chatwoot(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    service = await start(service_factory, sandbox, phone_echo_grace_seconds=0.2)
+    async with wired(service, sandbox):
+        await turn(service, sandbox, "oi", "Olá! Posso ajudar.")
+        cid = await conversation_id(sandbox)
+        typed = received_text(phone=PHONE, text="Aqui é o Pedro, pelo celular.", fromMe=True)
+        await service.post_zapi(typed)
+        await wait_for(lambda: _owner_is(service, "human"))
+        await wait_for(lambda: jobs_settled(service, "chatwoot.mirror"))
+        shown = [c for t, c in visible(sandbox, cid) if t == "outgoing" and "Pedro" in c]
+        assert shown == ["📱 [enviado pelo celular da empresa] Aqui é o Pedro, pelo celular."]
+        # Its echo from Chatwoot is ours: not sent to the lead again.
+        await asyncio.to_thread(sandbox.chatwoot_flush)
+        await wait_for(lambda: jobs_settled(service, "chatwoot.event"))
+        assert all("Pedro" not in text for text in texts(sandbox))
+
+
+async def _owner_is(service: Service, expected: str) -> bool:
+    return (await owner(service))["owner"] == expected

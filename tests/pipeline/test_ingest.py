@@ -87,7 +87,8 @@ async def test_ten_concurrent_duplicates_store_one_event(service: Service) -> No
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"fromMe": True}, "from_me"),
+        ({"fromMe": True, "fromApi": True}, "from_me"),
+        ({"fromMe": True}, "from_me_phone"),
         ({"isGroup": True, "phone": "120363019502650977-group"}, "group"),
         ({"isNewsletter": True, "phone": "120363166555745933@newsletter"}, "newsletter"),
         ({"waitingMessage": True}, "waiting_message"),

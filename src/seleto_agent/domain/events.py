@@ -17,6 +17,9 @@ class EventStatus(StrEnum):
     DEAD = "dead"
 
 
+# A message sent from the company phone but not through the API: maybe an SDR taking over.
+PHONE_REPLY_REASON = "from_me_phone"
+
 PENDING_STATUSES = (EventStatus.RECEIVED, EventStatus.FAILED)
 REPLAYABLE_STATUSES = (EventStatus.DEAD, EventStatus.FAILED)
 
@@ -72,6 +75,8 @@ class IgnoredCallback:
     instance_id: str | None = None
     message_id: str | None = None
     sender: WhatsAppAddress | None = None
+    # Kept only for a message typed on the company phone (shown to the SDR team).
+    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ class JobKind(StrEnum):
     CHATWOOT_MIRROR = "chatwoot.mirror"
     # Act on one Chatwoot webhook event (a human reply, a command, a resolve).
     CHATWOOT_EVENT = "chatwoot.event"
+    # A message sent from the company phone that may be an SDR taking over (or our own echo).
+    PHONE_REPLY = "ownership.phone_reply"
 
 
 # Waiting for a (first or next) attempt.

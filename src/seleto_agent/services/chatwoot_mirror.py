@@ -79,6 +79,10 @@ class ChatwootMirrorHandler:
             if body is None:
                 return "not_mirrored"
             return await self._post(key, mirror_key, body, "outgoing", private=False)
+        if what == "phone":
+            # What an SDR typed on the company phone, so the team sees the whole conversation.
+            content = await self._phone_text(int(ref))
+            return await self._post(key, mirror_key, content, "outgoing", private=False)
         if what == "note":
             text = str(job.payload["text"])
             return await self._post(key, mirror_key, text, "outgoing", private=True)
@@ -107,6 +111,13 @@ class ChatwootMirrorHandler:
             caption = f" {event.body_text}" if event.body_text else ""
             return f"[{label} recebido]{caption}"
         return event.body_text or "[mensagem sem texto]"
+
+    async def _phone_text(self, event_id: int) -> str:
+        async with self._engine.connect() as conn:
+            event = await EventRepository(conn).get(event_id)
+        if event is None or not event.body_text:
+            raise ValueError(f"event {event_id} has no text")
+        return f"📱 [enviado pelo celular da empresa] {event.body_text}"
 
     async def _outgoing_text(self, outbound_id: int) -> str | None:
         query = select(outbound_messages.c.body, outbound_messages.c.reply_kind).where(

@@ -7,16 +7,18 @@ arbiter, so ten concurrent copies of one message store one row.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from seleto_agent.db.repositories.chatwoot import queue_mirror
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.events import EventRepository, NewEvent
+from seleto_agent.db.repositories.jobs import JobRepository
 from seleto_agent.db.repositories.outbound import OutboundRepository
 from seleto_agent.db.repositories.receipts import ReceiptRepository
 from seleto_agent.domain.events import (
+    PHONE_REPLY_REASON,
     Classified,
     DeliveryUpdate,
     EventStatus,
@@ -24,6 +26,7 @@ from seleto_agent.domain.events import (
     InboundMessage,
     IngestOutcome,
 )
+from seleto_agent.domain.jobs import JobKind
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import WEBHOOKS
 
@@ -32,12 +35,19 @@ log = get_logger(__name__)
 
 class IngestService:
     def __init__(
-        self, engine: AsyncEngine, *, on_accepted: Callable[[], None], mirror: bool = False
+        self,
+        engine: AsyncEngine,
+        *,
+        on_accepted: Callable[[], None],
+        mirror: bool = False,
+        phone_echo_grace: timedelta = timedelta(seconds=5),
     ) -> None:
         self._engine = engine
         self._on_accepted = on_accepted
         # Chatwoot configured: every lead message is queued for the mirror with its event.
         self._mirror = mirror
+        # Our own send can echo back before its message id is stored: look after a pause.
+        self._phone_echo_grace = phone_echo_grace
 
     async def record_rejected(
         self, *, provider: str, raw: bytes, event_type: str, error: str
@@ -135,10 +145,20 @@ class IngestService:
             conversation_key=callback.sender.conversation_key if callback.sender else None,
             reply_to=callback.sender.reply_to if callback.sender else None,
             phone_e164=callback.sender.e164 if callback.sender else None,
+            body_text=callback.text,
             last_error=callback.reason,
         )
         async with self._engine.begin() as conn:
             event_id = await EventRepository(conn).insert_unique(event)
+            if event_id is not None and callback.reason == PHONE_REPLY_REASON and callback.sender:
+                await JobRepository(conn).enqueue(
+                    kind=JobKind.PHONE_REPLY,
+                    ordering_key=f"phone:{callback.sender.conversation_key}",
+                    dedupe_key=f"phone:{event_id}",
+                    payload={"event_id": event_id},
+                    now=now,
+                    not_before=now + self._phone_echo_grace,
+                )
         if event_id is None:
             return IngestOutcome.DUPLICATE
         log.info("inbound.ignored", event_id=event_id, reason=callback.reason)

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from seleto_agent.domain.events import (
+    PHONE_REPLY_REASON,
     Classified,
     ContentKind,
     DeliveryUpdate,
@@ -51,6 +52,17 @@ def _classify_received(body: dict[str, Any], event_type: str) -> Classified:
     except InvalidWhatsAppId:
         sender = None
     skip_reason = _skip_reason(callback)
+    if skip_reason == PHONE_REPLY_REASON and sender is not None:
+        _kind, text = _content(callback)
+        return IgnoredCallback(
+            provider=PROVIDER,
+            event_type=event_type,
+            reason=skip_reason,
+            instance_id=callback.instance_id,
+            message_id=callback.message_id,
+            sender=sender,
+            text=text or None,
+        )
     if skip_reason is not None:
         return _ignored(body, event_type, skip_reason, sender=sender)
     if sender is None:
@@ -73,8 +85,9 @@ def _classify_received(body: dict[str, Any], event_type: str) -> Classified:
 def _skip_reason(callback: ZApiReceivedCallback) -> str | None:
     phone = callback.phone or ""
     if callback.from_me:
-        # Our own sends echoed back, or a reply typed on the company phone (handoff issue).
-        return "from_me"
+        # Our own sends echo back flagged fromApi; anything else may be an SDR typing on the
+        # company phone, which the worker checks against our sends (a takeover if not ours).
+        return "from_me" if callback.from_api else PHONE_REPLY_REASON
     if callback.is_group or phone.endswith(("-group", "@g.us")):
         return "group"
     if callback.is_newsletter or phone.endswith("@newsletter"):

@@ -31,6 +31,8 @@ class ZApiReceivedCallback(_Lenient):
     message_id: str | None = Field(default=None, alias="messageId")
     phone: str | None = None
     from_me: bool = Field(default=False, alias="fromMe")
+    # Sent through the API (our own sends echoed back); absent or false: typed on the phone.
+    from_api: bool = Field(default=False, alias="fromApi")
     is_group: bool = Field(default=False, alias="isGroup")
     is_newsletter: bool = Field(default=False, alias="isNewsletter")
     broadcast: bool = False
