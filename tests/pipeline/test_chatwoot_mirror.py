@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from seleto_agent.db.tables import inbound_events, outbox_jobs
+from seleto_agent.db.tables import audit_log, inbound_events, outbox_jobs
 from seleto_agent.integrations.chatwoot.signature import sign
 from tests.conftest import CHATWOOT_WEBHOOK_SECRET, Sandbox, Service, listening, wait_for
 from tests.factories import received_text
@@ -249,6 +249,22 @@ async def test_private_note_commands(service_factory: Any, sandbox: Sandbox) -> 
         # Commands and their confirmations never reach the lead.
         assert not [t for t in texts(sandbox) if t.startswith("/") or "Bot " in t]
         assert len(texts(sandbox)) == answered
+        # Every command is audited, the status query included.
+        async with service.runtime.engine.connect() as conn:
+            actions = (
+                (
+                    await conn.execute(
+                        select(audit_log.c.action).where(audit_log.c.action.like("sdr.command.%"))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert sorted(actions) == sorted(
+            ["sdr.command.pause"] * 3
+            + ["sdr.command.resume"] * 3
+            + ["sdr.command.pause_for", "sdr.command.status"]
+        )
 
 
 async def test_bad_signature_is_rejected_and_nothing_stored(

@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from seleto_agent.db.repositories.audit import AuditRepository
 from seleto_agent.db.repositories.chatwoot import ChatwootRepository, queue_mirror
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.events import EventRepository
 from seleto_agent.db.repositories.jobs import JobRecord
 from seleto_agent.db.repositories.outbound import OutboundRepository
+from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.domain.sdr_commands import SdrCommand, parse_note
 from seleto_agent.integrations.chatwoot.webhook import ChatwootEvent, parse_event
 from seleto_agent.observability.logging import get_logger
@@ -91,6 +93,16 @@ class ChatwootEventHandler:
                     extra={"text": transition.note},
                 )
         kind = parsed.kind.value if isinstance(parsed, SdrCommand) else "invalid"
+        async with self._engine.begin() as conn:
+            # Every command is audited, also one that changed nothing (a status, a repeat).
+            await AuditRepository(conn).record(
+                actor="sdr:chatwoot",
+                action=f"sdr.command.{kind}",
+                subject_type="conversation",
+                subject_id=mask_conversation_key(key),
+                details={"changed": transition.changed, "chatwoot_message_id": event.message_id},
+                now=datetime.now(UTC),
+            )
         log.info("chatwoot.command", command=kind, changed=transition.changed)
         return f"command:{kind}"
 
