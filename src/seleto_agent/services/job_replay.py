@@ -11,10 +11,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from seleto_agent.db.repositories.audit import AuditRepository
 from seleto_agent.db.repositories.jobs import JobRepository
 from seleto_agent.domain.jobs import REPLAYABLE_JOB_STATUSES, JobKind, JobStatus
-from seleto_agent.services.replay import MAX_BULK_REPLAY, ReplayResult
+from seleto_agent.services.replay import (
+    MAX_BULK_REPLAY,
+    ReplayResult,
+    audit_replay,
+    sort_for_replay,
+)
 
 _SKIP_REASONS = {
     JobStatus.PENDING: "already_queued",
@@ -45,21 +49,17 @@ class JobReplayService:
                 wanted += await repo.ids_with_status(status, kind=kind, limit=MAX_BULK_REPLAY)
             for job_id in dict.fromkeys(wanted):
                 job = await repo.get(job_id)
-                if job is None:
-                    result.not_found.append(job_id)
-                elif job.status in REPLAYABLE_JOB_STATUSES:
-                    result.queued.append(job_id)
-                else:
-                    result.skipped.append((job_id, _SKIP_REASONS[job.status]))
+                sort_for_replay(
+                    result,
+                    job_id,
+                    None if job is None else job.status,
+                    replayable=REPLAYABLE_JOB_STATUSES,
+                    skip_reasons=_SKIP_REASONS,
+                )
             if result.queued and not dry_run:
                 await repo.requeue(result.queued, now)
-                await AuditRepository(conn).record(
-                    actor=actor,
-                    action="jobs.replay",
-                    subject_type="outbox_jobs",
-                    subject_id=",".join(map(str, result.queued))[:500],
-                    details={"count": len(result.queued), "skipped": len(result.skipped)},
-                    now=now,
+                await audit_replay(
+                    conn, result, actor=actor, action="jobs.replay", table="outbox_jobs", now=now
                 )
         if result.queued and not dry_run:
             self._on_queued()

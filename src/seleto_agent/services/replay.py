@@ -6,15 +6,19 @@ stored reply (or sees it was sent) instead of running the agent again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from seleto_agent.db.repositories.audit import AuditRepository
 from seleto_agent.db.repositories.events import EventRepository
 from seleto_agent.domain.events import REPLAYABLE_STATUSES, EventStatus
+
+S = TypeVar("S", bound=StrEnum)
 
 # A bulk replay by status touches at most this many events per call.
 MAX_BULK_REPLAY = 1000
@@ -56,22 +60,59 @@ class ReplayService:
                 wanted += await repo.ids_with_status(status, MAX_BULK_REPLAY)
             for event_id in dict.fromkeys(wanted):
                 event = await repo.get(event_id)
-                if event is None:
-                    result.not_found.append(event_id)
-                elif event.status in REPLAYABLE_STATUSES:
-                    result.queued.append(event_id)
-                else:
-                    result.skipped.append((event_id, _SKIP_REASONS[event.status]))
+                sort_for_replay(
+                    result,
+                    event_id,
+                    None if event is None else event.status,
+                    replayable=REPLAYABLE_STATUSES,
+                    skip_reasons=_SKIP_REASONS,
+                )
             if result.queued and not dry_run:
                 await repo.requeue(result.queued, now)
-                await AuditRepository(conn).record(
+                await audit_replay(
+                    conn,
+                    result,
                     actor=actor,
                     action="events.replay",
-                    subject_type="inbound_events",
-                    subject_id=",".join(map(str, result.queued))[:500],
-                    details={"count": len(result.queued), "skipped": len(result.skipped)},
+                    table="inbound_events",
                     now=now,
                 )
         if result.queued and not dry_run:
             self._on_queued()
         return result
+
+
+def sort_for_replay(
+    result: ReplayResult,
+    row_id: int,
+    status: S | None,
+    *,
+    replayable: Collection[S],
+    skip_reasons: Mapping[S, str],
+) -> None:
+    """File one requested id as queued, skipped (with why) or not found."""
+    if status is None:
+        result.not_found.append(row_id)
+    elif status in replayable:
+        result.queued.append(row_id)
+    else:
+        result.skipped.append((row_id, skip_reasons[status]))
+
+
+async def audit_replay(
+    conn: AsyncConnection,
+    result: ReplayResult,
+    *,
+    actor: str,
+    action: str,
+    table: str,
+    now: datetime,
+) -> None:
+    await AuditRepository(conn).record(
+        actor=actor,
+        action=action,
+        subject_type=table,
+        subject_id=",".join(map(str, result.queued))[:500],
+        details={"count": len(result.queued), "skipped": len(result.skipped)},
+        now=now,
+    )
