@@ -187,13 +187,14 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
     catalog = load_catalog(settings.knowledge_file)
     piperun = build_piperun(settings, http)
     chatwoot = build_chatwoot(settings, http)
+    ownership = build_ownership(settings, engine)
     leads = LeadService(
         engine,
         catalog,
+        ownership=ownership,
         crm_enabled=piperun is not None,
         mirror_enabled=chatwoot is not None,
     )
-    ownership = build_ownership(settings, engine)
     guard, budget = ReplyGuard(), ToolBudget()
     agent = build_agent(
         settings,

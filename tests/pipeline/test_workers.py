@@ -135,8 +135,6 @@ async def test_worker_killed_mid_turn_is_taken_over_with_one_reply(
 async def test_a_worker_that_lost_its_lease_writes_and_sends_nothing(
     service_factory: Any, sandbox: Sandbox
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
     from sqlalchemy import update
 
     from seleto_agent.db.repositories.conversations import ConversationRepository
@@ -147,12 +145,11 @@ async def test_a_worker_that_lost_its_lease_writes_and_sends_nothing(
     engine = service.runtime.engine
     processor = service.runtime.worker._processor
     key = "wa:+5544999999999"
-    until = datetime.now(UTC) + timedelta(seconds=30)
     async with engine.begin() as conn:
         assert await ConversationRepository(conn).try_acquire_lease(
-            key, owner="worker-a", until=until, now=datetime.now(UTC)
+            key, owner="worker-a", seconds=30
         )
-    claimed = await processor.claim(key, lease_owner="worker-a", lease_until=until)
+    claimed = await processor.claim(key, lease_owner="worker-a", lease_seconds=30)
     assert claimed is not None
     async with engine.begin() as conn:  # worker-a stalled; its lease went to worker-b
         await conn.execute(update(conversations).values(lease_owner="worker-b"))

@@ -102,7 +102,8 @@ def test_the_handing_off_turn_may_still_answer() -> None:
     [
         ("handoff:hot_lead", True),
         ("handoff:requested", True),
-        ("handoff:lgpd", True),
+        # A person must answer a data-rights request; the bot never takes it back alone.
+        ("handoff:lgpd", False),
         ("human_reply", True),
         ("phone_reply", True),
         ("command_off", False),
@@ -183,6 +184,44 @@ def test_handoff_replaces_a_timed_pause() -> None:
     assert moved.state.owner_reason == "handoff:requested"
 
 
+def test_handoff_never_shortens_or_replaces_a_running_pause() -> None:
+    for state in (
+        paused(MONDAY_10 + timedelta(hours=2), reason="admin_pause"),
+        paused(MONDAY_10 + timedelta(minutes=5)),
+        human("admin_pause"),
+    ):
+        moved = on_handoff(state, kind="requested", now=MONDAY_10, turn_id="turn-3")
+        assert moved == Transition(state, False, None, None)
+        # The handing-off turn gets no right to answer over the pause.
+        assert moved.state.bot_may_answer(MONDAY_10, turn_id="turn-3") is False
+
+
+def test_a_handoff_starts_the_idle_clock() -> None:
+    moved = on_handoff(BOT_STATE, kind="requested", now=MONDAY_10, turn_id="t")
+    assert moved.state.human_last_activity_at == MONDAY_10
+    later = MONDAY_10 + timedelta(hours=3)
+    resumed = lead_writes(moved.state, later, idle=timedelta(hours=2))
+    assert resumed.state == BOT_STATE
+    assert resumed.audit_action == "ownership.auto_resumed_idle"
+
+
+def test_an_lgpd_request_makes_a_takeover_permanent() -> None:
+    for state in (
+        human("handoff:hot_lead"),
+        human("human_reply"),
+        paused(MONDAY_10 + timedelta(hours=1)),
+    ):
+        moved = on_handoff(state, kind="lgpd", now=MONDAY_10, turn_id="turn-4")
+        assert moved.state.owner_reason == "handoff:lgpd"
+        assert moved.state.paused_until is None
+        assert moved.audit_action == "ownership.lgpd_hold"
+        # Neither closed hours nor a long silence bring the bot back.
+        sunday = sp(2026, 3, 22, 10, 0)
+        assert lead_writes(moved.state, sunday, idle=timedelta(minutes=1)).changed is False
+    permanent = human("admin_pause")
+    assert on_handoff(permanent, kind="lgpd", now=MONDAY_10, turn_id=None).changed is False
+
+
 @pytest.mark.parametrize("kind", ["", "hot lead"])
 def test_handoff_kind_must_be_one_word(kind: str) -> None:
     with pytest.raises(ValueError, match="handoff kind"):
@@ -198,7 +237,7 @@ def test_bot_state_stays_bot() -> None:
 
 @pytest.mark.parametrize(
     "reason",
-    ["handoff:hot_lead", "handoff:requested", "handoff:lgpd", "human_reply", "phone_reply"],
+    ["handoff:hot_lead", "handoff:requested", "human_reply", "phone_reply"],
 )
 @pytest.mark.parametrize(
     ("now", "resumed"),

@@ -25,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -139,6 +140,9 @@ conversations = Table(
     Column("owner_turn_id", Text),
     # Last time a person answered (Chatwoot or the company phone), for HUMAN_IDLE_RESUME_HOURS.
     Column("human_last_activity_at", UtcDateTime),
+    # When who answers last changed: the time of the event that changed it. An older event
+    # (a replay, a late delivery) never undoes a later decision.
+    Column("owner_changed_at", UtcDateTime),
 )
 
 leads = Table(
@@ -221,6 +225,14 @@ handoffs = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_handoffs_conversation", "conversation_key", "status"),
+    # At most one pending handoff per conversation, whatever runs concurrently.
+    Index(
+        "uq_handoffs_one_pending",
+        "conversation_key",
+        unique=True,
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
 )
 
 lgpd_requests = Table(

@@ -27,6 +27,9 @@ from seleto_agent.domain.sdr_commands import (
 )
 
 HANDOFF_PREFIX = "handoff:"
+# A data-subject request (LGPD): a person must answer it, so this silence never ends by itself.
+HANDOFF_LGPD = "lgpd"
+REASON_LGPD = HANDOFF_PREFIX + HANDOFF_LGPD
 REASON_HUMAN_REPLY = "human_reply"
 REASON_PHONE_REPLY = "phone_reply"
 REASON_COMMAND_OFF = "command_off"
@@ -53,8 +56,10 @@ class OwnershipStatus(StrEnum):
 def may_auto_resume(reason: str | None) -> bool:
     """A takeover (handoff, a person replying) may end by itself; anything else may not.
     Unknown and missing reasons (older rows, e.g. the first admin pauses stored "admin") count
-    as explicit silences: waking the bot by mistake is worse than leaving a lead to a person."""
-    if reason is None:
+    as explicit silences: waking the bot by mistake is worse than leaving a lead to a person.
+    An LGPD handoff never does: the bot must not go on processing a person who asked to have
+    their data erased or to be left alone until somebody has answered them."""
+    if reason is None or reason == REASON_LGPD:
         return False
     return reason.startswith(HANDOFF_PREFIX) or reason in (REASON_HUMAN_REPLY, REASON_PHONE_REPLY)
 
@@ -145,15 +150,24 @@ def on_human_reply(
 def on_handoff(
     state: OwnershipState, *, kind: str, now: datetime, turn_id: str | None
 ) -> Transition:
-    """The bot handed the lead to the SDR team; the handing-off turn still sends its reply."""
+    """The bot handed the lead to the SDR team; the handing-off turn still sends its reply.
+
+    A person or a pause that is still running keeps the conversation: a handoff never shortens
+    or replaces an explicit silence (an admin pause stays an admin pause), and the turn gets no
+    right to answer over it. The one exception makes silence stronger: an LGPD request turns a
+    silence that could end by itself (a takeover, a timed pause) into one that does not.
+    """
     if not kind or any(ch.isspace() for ch in kind):
         raise ValueError(f"handoff kind must be one word, got {kind!r}")
-    if state.state is OwnershipStatus.HUMAN:
-        # A person (or an explicit pause) already has it; the bot's reply must not go out.
-        return _unchanged(state)
-    return _to(
-        state, _human(HANDOFF_PREFIX + kind, now, turn_id=turn_id), "ownership.human_took_over"
-    )
+    if state.bot_may_answer(now):
+        return _to(
+            state, _human(HANDOFF_PREFIX + kind, now, turn_id=turn_id), "ownership.human_took_over"
+        )
+    if kind == HANDOFF_LGPD and (
+        state.state is OwnershipStatus.PAUSED_UNTIL or may_auto_resume(state.owner_reason)
+    ):
+        return _to(state, _human(REASON_LGPD, now), "ownership.lgpd_hold")
+    return _unchanged(state)
 
 
 def on_lead_message(

@@ -7,6 +7,9 @@
 - an SDR's private note → a command (`/retomar`, `/bot off 2h`...) or nothing; a command is
   confirmed by a private note of ours, never sent to the lead;
 - the conversation resolved → CHATWOOT_ON_RESOLVED.
+
+Ownership changes are applied as of when the webhook arrived, so a replayed or late event
+never undoes a later decision (OwnershipService: stale events change nothing).
 """
 
 from __future__ import annotations
@@ -45,23 +48,26 @@ class ChatwootEventHandler:
     async def handle(self, job: JobRecord) -> str | None:
         event_id = int(job.payload["event_id"])
         async with self._engine.connect() as conn:
-            raw = await EventRepository(conn).get_payload(event_id)
-        if raw is None:
+            events = EventRepository(conn)
+            stored = await events.get(event_id)
+            raw = await events.get_payload(event_id)
+        if stored is None or raw is None:
             raise ValueError(f"event {event_id} not found")
         event = parse_event(raw)
+        occurred_at = stored.received_at
         assert event.conversation_id is not None  # ingestion ignores events without one
         async with self._engine.connect() as conn:
             key = await ChatwootRepository(conn).key_for_conversation(event.conversation_id)
         if key is None:
             return "unknown_conversation"
         if event.event == "conversation_status_changed":
-            transition = await self._ownership.resolved(key)
+            transition = await self._ownership.resolved(key, occurred_at=occurred_at)
             return f"resolved:{transition.audit_action if transition else None}"
         if await self._is_our_echo(event):
             return "echo"
         if event.private:
-            return await self._note(key, event)
-        return await self._human_reply(key, event)
+            return await self._note(key, event, occurred_at)
+        return await self._human_reply(key, event, occurred_at)
 
     async def _is_our_echo(self, event: ChatwootEvent) -> bool:
         stamp = mirror_key_of(event.content_attributes)
@@ -75,11 +81,11 @@ class ChatwootEventHandler:
                 return True
             return event.message_id is not None and await repo.is_ours(event.message_id)
 
-    async def _note(self, key: str, event: ChatwootEvent) -> str:
+    async def _note(self, key: str, event: ChatwootEvent, occurred_at: datetime) -> str:
         parsed = parse_note(event.content or "")
         if parsed is None:
             return "private_note"
-        transition = await self._ownership.command(key, parsed)
+        transition = await self._ownership.command(key, parsed, occurred_at=occurred_at)
         if transition is None:
             return "unknown_conversation"
         if transition.note:
@@ -106,8 +112,8 @@ class ChatwootEventHandler:
         log.info("chatwoot.command", command=kind, changed=transition.changed)
         return f"command:{kind}"
 
-    async def _human_reply(self, key: str, event: ChatwootEvent) -> str:
-        await self._ownership.human_replied(key, source="chatwoot")
+    async def _human_reply(self, key: str, event: ChatwootEvent, occurred_at: datetime) -> str:
+        await self._ownership.human_replied(key, source="chatwoot", occurred_at=occurred_at)
         text = (event.content or "").strip()
         if not text:
             # An attachment-only reply: the SDR sends files from the phone for now.

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from seleto_agent.db.repositories.chatwoot import ChatwootRepository
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.events import EventRepository
+from seleto_agent.db.repositories.handoffs import HandoffStatus
 from seleto_agent.db.repositories.jobs import JobRecord
 from seleto_agent.db.tables import handoffs, leads, outbound_messages
 from seleto_agent.domain.crm import handoff_brief_text
@@ -141,6 +142,7 @@ class ChatwootMirrorHandler:
                 handoffs.c.kind,
                 handoffs.c.reason,
                 handoffs.c.summary,
+                handoffs.c.status,
                 leads.c.temperature,
                 leads.c.temperature_reason,
             )
@@ -160,6 +162,10 @@ class ChatwootMirrorHandler:
                 temperature_reason=row.temperature_reason,
             )
             await self._post(key, mirror_key, text, "outgoing", private=True)
+        if row.status != HandoffStatus.PENDING:
+            # The bot has the conversation back (a replay, or a job that waited out an outage):
+            # re-opening and re-assigning it now would undo what the team decided since.
+            return "handoff_closed"
         conversation_id = await self._conversation(key)
         # Assignment, labels and status are set-to-value calls: repeating them is harmless.
         if self._assignee_id is not None or self._team_id is not None:

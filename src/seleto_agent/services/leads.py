@@ -3,6 +3,13 @@
 Every method runs in its own transaction and is idempotent, because the model may repeat a
 call and a retried turn runs its tools again. Temperature is recomputed by rules here, on
 every change, never chosen by the model (DOMAIN.md decision 4).
+
+A real model returns several tool calls in one response and Agno runs them concurrently, so
+every transaction starts by locking the conversation row: the calls of one conversation then
+run one after the other, each recomputing from what the previous one committed, and the result
+is the one running them one by one gives. The database also allows one pending handoff per
+conversation (`uq_handoffs_one_pending`), and handoffs change ownership only through the
+ownership state machine.
 """
 
 from __future__ import annotations
@@ -33,9 +40,9 @@ from seleto_agent.domain.brazil import (
     validate_cnpj,
 )
 from seleto_agent.domain.catalog import Catalog
-from seleto_agent.domain.conversation import ConversationOwner
 from seleto_agent.domain.jobs import JobKind
 from seleto_agent.domain.lead_slots import changed_slots, clean_slots, handoff_brief
+from seleto_agent.domain.ownership import HANDOFF_LGPD
 from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.domain.temperature import (
     LeadSignals,
@@ -44,6 +51,7 @@ from seleto_agent.domain.temperature import (
     decide_temperature,
 )
 from seleto_agent.observability.logging import get_logger
+from seleto_agent.services.ownership import OwnershipService
 
 log = get_logger(__name__)
 
@@ -99,11 +107,13 @@ class LeadService:
         engine: AsyncEngine,
         catalog: Catalog,
         *,
+        ownership: OwnershipService,
         crm_enabled: bool = False,
         mirror_enabled: bool = False,
     ) -> None:
         self._engine = engine
         self._catalog = catalog
+        self._ownership = ownership
         # PipeRun configured: qualified leads get a CRM sync job with every change.
         self._crm_enabled = crm_enabled
         # Chatwoot configured: a handoff's brief goes to the SDR team as a private note.
@@ -251,7 +261,7 @@ class LeadService:
                 conversation,
                 lead,
                 reason="Pedido do titular sobre dados pessoais (LGPD): " + ", ".join(kinds),
-                kind="lgpd",
+                kind=HANDOFF_LGPD,
                 turn_id=turn_id,
                 now=now,
             )
@@ -289,7 +299,8 @@ class LeadService:
     async def _lead(
         self, conn: AsyncConnection, key: str, now: datetime
     ) -> tuple[ConversationRecord, LeadRecord]:
-        conversation = await ConversationRepository(conn).get(key)
+        # First statement of the transaction: the row stays locked until commit.
+        conversation = await ConversationRepository(conn).lock(key)
         if conversation is None:
             raise UnknownConversation(mask_conversation_key(key))
         lead = await LeadRepository(conn).ensure(
@@ -376,37 +387,38 @@ class LeadService:
     ) -> tuple[HandoffRecord, bool]:
         key = conversation.conversation_key
         handoffs = HandoffRepository(conn)
-        existing = await handoffs.pending_for(key)
-        if existing is not None:
-            return existing, False
-        quotes = await QuoteRepository(conn).for_lead(lead.id)
-        notes = "; ".join(
-            f"Orçamento pedido: {q.product}" + (f" ({q.summary})" if q.summary else "")
-            for q in quotes
-        )
-        handoff = await handoffs.create(
-            conversation_key=key,
-            lead_id=lead.id,
-            kind=kind,
-            reason=" ".join(reason.split())[:500],
-            summary=handoff_brief(
-                lead.slots(),
-                temperature=lead.temperature,
-                temperature_reason=lead.temperature_reason,
-                notes=notes or None,
-            ),
-            turn_id=turn_id,
-            now=now,
-        )
-        # The bot goes quiet for this conversation; the turn that asked still sends its reply.
-        await ConversationRepository(conn).set_owner(
-            key,
-            owner=ConversationOwner.HUMAN,
-            paused_until=None,
-            now=now,
-            reason=f"handoff:{kind}",
-            turn_id=turn_id,
-        )
+        handoff = await handoffs.pending_for(key)
+        created = handoff is None
+        if handoff is None:
+            quotes = await QuoteRepository(conn).for_lead(lead.id)
+            notes = "; ".join(
+                f"Orçamento pedido: {q.product}" + (f" ({q.summary})" if q.summary else "")
+                for q in quotes
+            )
+            handoff = await handoffs.create_pending(
+                conversation_key=key,
+                lead_id=lead.id,
+                kind=kind,
+                reason=" ".join(reason.split())[:500],
+                summary=handoff_brief(
+                    lead.slots(),
+                    temperature=lead.temperature,
+                    temperature_reason=lead.temperature_reason,
+                    notes=notes or None,
+                ),
+                turn_id=turn_id,
+                now=now,
+            )
+            # The conversation row is locked, so nothing else can have opened one meanwhile.
+            assert handoff is not None
+        elif kind != HANDOFF_LGPD:
+            return handoff, False
+        # The bot goes quiet, unless a person or an explicit pause already has the
+        # conversation (then it stays theirs and the turn gets no right to answer); an LGPD
+        # request also makes an existing takeover one that never ends by itself.
+        await self._ownership.handoff_in(conn, key, kind=kind, turn_id=turn_id)
+        if not created:
+            return handoff, False
         await _audit(
             conn, "conversation.handoff", key, {"kind": kind, "handoff_id": handoff.id}, now
         )

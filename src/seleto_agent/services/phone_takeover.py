@@ -2,7 +2,9 @@
 
 Z-API reports every message of the line, ours included; ours normally carry `fromApi`, but the
 flag is not guaranteed, so the job (run a few seconds later, once our send has stored its id)
-compares the message with what we sent before deciding it was a person.
+compares the message with what we sent before deciding it was a person. Both the comparison
+and the takeover are as of when the message arrived, so replaying the job later decides the
+same and cannot undo what happened since (an SDR's `/retomar`, an admin resume).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class PhoneReplyHandler:
                             out.c.provider_message_id == event.message_id,
                             (out.c.conversation_key == event.conversation_key)
                             & (out.c.body == (event.body_text or ""))
-                            & (out.c.created_at >= datetime.now(UTC) - OWN_SEND_WINDOW),
+                            & (out.c.created_at >= event.received_at - OWN_SEND_WINDOW),
                         )
                     )
                     .limit(1)
@@ -50,7 +52,9 @@ class PhoneReplyHandler:
             ).first()
         if ours is not None:
             return "own_send"
-        transition = await self._ownership.human_replied(event.conversation_key, source="phone")
+        transition = await self._ownership.human_replied(
+            event.conversation_key, source="phone", occurred_at=event.received_at
+        )
         if transition is None:
             # A chat the bot never had: nothing to pause.
             return "unknown_conversation"

@@ -68,6 +68,7 @@ class LeaseLost(Exception):
 @dataclass(frozen=True, slots=True)
 class ClaimedTurn:
     lease_owner: str
+    lease_seconds: float
     conversation: ConversationRecord
     events: list[EventRecord]
     # Replies already written by an earlier attempt, by the turn id they answer.
@@ -109,22 +110,26 @@ class TurnProcessor:
         self._voice = voice
 
     async def claim(
-        self, key: str, *, lease_owner: str, lease_until: datetime
+        self, key: str, *, lease_owner: str, lease_seconds: float
     ) -> ClaimedTurn | None:
         """Start an attempt on the phone's pending events (None when there are none)."""
         now = datetime.now(UTC)
         async with self._engine.begin() as conn:
-            events = await EventRepository(conn).pending_for_conversation(key, now)
+            events = await EventRepository(conn).pending_for_conversation(key)
             conversation = await ConversationRepository(conn).get(key)
             if not events or conversation is None:
                 return None
             turn_ids = sorted({e.turn_id for e in events if e.turn_id})
             answered = await OutboundRepository(conn).by_turn_ids(turn_ids)
             await EventRepository(conn).start_processing(
-                [e.id for e in events], lease_until=lease_until, now=now
+                [e.id for e in events], lease_seconds=lease_seconds, now=now
             )
         return ClaimedTurn(
-            lease_owner=lease_owner, conversation=conversation, events=events, answered=answered
+            lease_owner=lease_owner,
+            lease_seconds=lease_seconds,
+            conversation=conversation,
+            events=events,
+            answered=answered,
         )
 
     async def process(self, claimed: ClaimedTurn) -> None:
@@ -165,12 +170,20 @@ class TurnProcessor:
         # tools made on the failed attempt does not silence it.
         turn_id = next((e.turn_id for e in remaining if e.turn_id), None) or uuid.uuid4().hex
         # The lead wrote: a timed pause may be over, or a takeover end by the client's rules.
-        transition = await self._ownership.lead_wrote(conversation.conversation_key)
+        # As of the burst's last message: an older burst (a replay) cannot undo a later
+        # takeover.
+        transition = await self._ownership.lead_wrote(
+            conversation.conversation_key, occurred_at=max(e.received_at for e in remaining)
+        )
         owner = transition.state if transition else state_of(conversation)
         if not owner.bot_may_answer(datetime.now(UTC), turn_id=turn_id):
             # A person has the conversation: voice notes are still transcribed, so the SDR
-            # reads them in Chatwoot; nothing is answered.
-            await self._voice_burst(remaining)
+            # reads them in Chatwoot; nothing is answered. A data-rights request is still
+            # recorded, and keeps the bot silent until a person has dealt with it.
+            burst = await self._voice_burst(remaining)
+            await self._record_lgpd_if_asked(
+                conversation.conversation_key, render_turn_input(burst.messages), remaining[-1].id
+            )
             await self._finish([e.id for e in remaining], note="bot_paused")
             return "paused"
         now = datetime.now(UTC)
@@ -227,12 +240,16 @@ class TurnProcessor:
                 await read_receipt
         async with self._engine.begin() as conn:
             conversations = ConversationRepository(conn)
+            # The row stays locked until the reply row is written: an SDR taking over (or a
+            # worker taking the phone over) lands either before this check or after the write.
+            current = await conversations.lock(conversation.conversation_key)
             # Fencing: a worker whose lease lapsed mid-run must not write a second reply.
-            if not await conversations.holds_lease(
-                conversation.conversation_key, owner=claimed.lease_owner, now=datetime.now(UTC)
+            if not await conversations.fence(
+                conversation.conversation_key,
+                owner=claimed.lease_owner,
+                seconds=claimed.lease_seconds,
             ):
                 raise LeaseLost(conversation.conversation_key)
-            current = await conversations.get(conversation.conversation_key)
             # A pause this very turn caused (its own handoff) still lets its reply out.
             paused_by_this_turn = current is not None and current.owner_turn_id == turn_id
             if (
@@ -283,12 +300,8 @@ class TurnProcessor:
     ) -> AgentReply:
         """The turn's reply: a fixed one for a data-rights request, else the agent's."""
         flags = inspect_input(text)
-        lgpd = sorted(flag.value for flag in flags & LGPD_FLAGS)
-        if lgpd:
+        if await self._record_lgpd_if_asked(key, text, last_event_id, flags=flags, turn_id=turn_id):
             # Recorded for the LGPD process and handed to a person; the model is not asked.
-            await self._leads.record_lgpd_request(
-                key, kinds=lgpd, event_id=last_event_id, turn_id=turn_id
-            )
             FIXED_REPLIES.labels(LGPD_REPLY).inc()
             return AgentReply(
                 text=self._replies.get(LGPD_REPLY),
@@ -310,6 +323,26 @@ class TurnProcessor:
                 lead_context=render_lead_context(self._prompt, state, resumed_after=resumed),
             )
         )
+
+    async def _record_lgpd_if_asked(
+        self,
+        key: str,
+        text: str,
+        last_event_id: int,
+        *,
+        flags: frozenset[InputFlag] | None = None,
+        turn_id: str | None = None,
+    ) -> bool:
+        """Store a data-rights request in the burst for the LGPD process; True when there was
+        one."""
+        found = inspect_input(text) if flags is None else flags
+        kinds = sorted(flag.value for flag in found & LGPD_FLAGS)
+        if not kinds:
+            return False
+        await self._leads.record_lgpd_request(
+            key, kinds=kinds, event_id=last_event_id, turn_id=turn_id
+        )
+        return True
 
     async def _voice_burst(self, events: list[EventRecord]) -> ResolvedBurst:
         if self._voice is not None:
@@ -369,7 +402,3 @@ class TurnProcessor:
                 log.warning(
                     "event.retry", event_id=event.id, attempts=current.attempts, delay=delay.seconds
                 )
-
-
-def lease_deadline(seconds: float) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)

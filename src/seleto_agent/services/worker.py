@@ -2,7 +2,8 @@
 
 Safe with several workers (processes or hosts) on one database: a phone is processed only by
 the holder of its lease (a conditional UPDATE), the lease is renewed while the turn runs, and an
-expired lease (a killed worker) lets another worker take the phone over.
+expired lease (a killed worker) lets another worker take the phone over. Lease times are on the
+database's clock, so a host whose clock runs fast cannot take a live lease.
 """
 
 from __future__ import annotations
@@ -84,10 +85,9 @@ class Worker:
         for key in keys:
             if key in self._running or started >= free:
                 continue
-            lease_until = self._lease_until()
             async with self._engine.begin() as conn:
                 acquired = await ConversationRepository(conn).try_acquire_lease(
-                    key, owner=self.worker_id, until=lease_until, now=datetime.now(UTC)
+                    key, owner=self.worker_id, seconds=self._config.lease_seconds
                 )
             if not acquired:
                 continue
@@ -102,15 +102,12 @@ class Worker:
         # Messages may have arrived during the turn; look at once.
         self._wake.set()
 
-    def _lease_until(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self._config.lease_seconds)
-
     async def _run_turn(self, key: str) -> None:
         claimed: ClaimedTurn | None = None
         heartbeat: asyncio.Task[None] | None = None
         try:
             claimed = await self._processor.claim(
-                key, lease_owner=self.worker_id, lease_until=self._lease_until()
+                key, lease_owner=self.worker_id, lease_seconds=self._config.lease_seconds
             )
             if claimed is None:
                 return
@@ -127,16 +124,18 @@ class Worker:
             await self._release(key)
 
     async def _heartbeat(self, key: str, event_ids: list[int]) -> None:
-        interval = self._config.lease_seconds / 3
+        seconds = self._config.lease_seconds
         while True:
-            await asyncio.sleep(interval)
-            until = self._lease_until()
+            await asyncio.sleep(seconds / 3)
             try:
                 async with self._engine.begin() as conn:
-                    await ConversationRepository(conn).extend_lease(
-                        key, owner=self.worker_id, until=until
+                    held = await ConversationRepository(conn).extend_lease(
+                        key, owner=self.worker_id, seconds=seconds
                     )
-                    await EventRepository(conn).extend_lease(event_ids, until)
+                    # The events belong to whoever holds the phone: once another worker took
+                    # it over, their leases are its to renew, not ours.
+                    if held:
+                        await EventRepository(conn).extend_lease(event_ids, lease_seconds=seconds)
             except Exception:
                 log.exception("worker.heartbeat_failed")
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from seleto_agent.db.clock import db_now
 from seleto_agent.db.dialect import insert_for
 from seleto_agent.db.tables import conversations as t
 from seleto_agent.domain.conversation import ConversationOwner
@@ -28,6 +29,7 @@ class ConversationRecord:
     owner_reason: str | None
     owner_turn_id: str | None
     human_last_activity_at: datetime | None = None
+    owner_changed_at: datetime | None = None
 
 
 _COLUMNS = [t.c[name] for name in ConversationRecord.__dataclass_fields__]
@@ -61,40 +63,64 @@ class ConversationRepository:
         row = (
             await self._conn.execute(select(*_COLUMNS).where(t.c.conversation_key == key))
         ).first()
-        if row is None:
-            return None
-        data = row._asdict()
-        data["owner"] = ConversationOwner(data["owner"])
-        return ConversationRecord(**data)
+        return _record(row._asdict()) if row else None
 
-    async def try_acquire_lease(
-        self, key: str, *, owner: str, until: datetime, now: datetime
-    ) -> bool:
-        """Take the phone's lock if free or expired. The conditional UPDATE is the arbiter:
-        on Postgres a concurrent claimer re-checks the WHERE after the row lock is released."""
+    async def lock(self, key: str) -> ConversationRecord | None:
+        """Read the conversation and hold its row until the transaction ends, so everything
+        that decides from it (lead tools, ownership changes, the reply) runs one at a time.
+
+        Postgres: `SELECT ... FOR UPDATE`. SQLite has no row locks and pysqlite begins a
+        transaction only at the first write, so a write comes first: it takes the database's
+        single writer lock (waiting up to the busy timeout), like `BEGIN IMMEDIATE`. Call it
+        before any other statement of the transaction.
+        """
+        if self._conn.dialect.name == "postgresql":
+            query = select(*_COLUMNS).where(t.c.conversation_key == key).with_for_update()
+            row = (await self._conn.execute(query)).first()
+            return _record(row._asdict()) if row else None
+        await self._conn.execute(
+            update(t).where(t.c.conversation_key == key).values(owner=t.c.owner)
+        )
+        return await self.get(key)
+
+    async def try_acquire_lease(self, key: str, *, owner: str, seconds: float) -> bool:
+        """Take the phone's lock if free or expired, on the database's clock. The conditional
+        UPDATE is the arbiter: on Postgres a concurrent claimer re-checks the WHERE after the
+        row lock is released."""
         result = await self._conn.execute(
             update(t)
             .where(
                 t.c.conversation_key == key,
-                or_(t.c.lease_expires_at.is_(None), t.c.lease_expires_at < now),
+                or_(t.c.lease_expires_at.is_(None), t.c.lease_expires_at < db_now(self._conn)),
             )
-            .values(lease_owner=owner, lease_expires_at=until)
+            .values(lease_owner=owner, lease_expires_at=_until(self._conn, seconds))
         )
         return result.rowcount == 1
 
-    async def extend_lease(self, key: str, *, owner: str, until: datetime) -> bool:
+    async def extend_lease(self, key: str, *, owner: str, seconds: float) -> bool:
+        """Renew our lease; False when another worker has taken the phone."""
         result = await self._conn.execute(
             update(t)
             .where(t.c.conversation_key == key, t.c.lease_owner == owner)
-            .values(lease_expires_at=until)
+            .values(lease_expires_at=_until(self._conn, seconds))
         )
         return result.rowcount == 1
 
-    async def holds_lease(self, key: str, *, owner: str, now: datetime) -> bool:
-        query = select(t.c.id).where(
-            t.c.conversation_key == key, t.c.lease_owner == owner, t.c.lease_expires_at >= now
+    async def fence(self, key: str, *, owner: str, seconds: float) -> bool:
+        """Renew our lease only while it is still valid; False when it lapsed or was taken.
+
+        A write, not a read: on Postgres it holds the row until commit, so no takeover can
+        slip in between this check and the writes that follow it in the same transaction."""
+        result = await self._conn.execute(
+            update(t)
+            .where(
+                t.c.conversation_key == key,
+                t.c.lease_owner == owner,
+                t.c.lease_expires_at >= db_now(self._conn),
+            )
+            .values(lease_expires_at=_until(self._conn, seconds))
         )
-        return (await self._conn.execute(query)).first() is not None
+        return result.rowcount == 1
 
     async def release_lease(self, key: str, *, owner: str) -> None:
         await self._conn.execute(
@@ -102,29 +128,6 @@ class ConversationRepository:
             .where(t.c.conversation_key == key, t.c.lease_owner == owner)
             .values(lease_owner=None, lease_expires_at=None)
         )
-
-    async def set_owner(
-        self,
-        key: str,
-        *,
-        owner: ConversationOwner,
-        paused_until: datetime | None,
-        now: datetime,
-        reason: str | None = None,
-        turn_id: str | None = None,
-    ) -> bool:
-        result = await self._conn.execute(
-            update(t)
-            .where(t.c.conversation_key == key)
-            .values(
-                owner=owner,
-                paused_until=paused_until,
-                owner_reason=reason,
-                owner_turn_id=turn_id,
-                updated_at=now,
-            )
-        )
-        return result.rowcount == 1
 
     async def save_ownership(
         self,
@@ -135,6 +138,7 @@ class ConversationRepository:
         reason: str | None,
         turn_id: str | None,
         human_last_activity_at: datetime | None,
+        changed_at: datetime | None,
         now: datetime,
     ) -> None:
         await self._conn.execute(
@@ -146,6 +150,7 @@ class ConversationRepository:
                 owner_reason=reason,
                 owner_turn_id=turn_id,
                 human_last_activity_at=human_last_activity_at,
+                owner_changed_at=changed_at,
                 updated_at=now,
             )
         )
@@ -161,3 +166,12 @@ class ConversationRepository:
         await self._conn.execute(
             update(t).where(t.c.conversation_key == key).values(last_turn_at=now, updated_at=now)
         )
+
+
+def _record(data: dict[str, object]) -> ConversationRecord:
+    data["owner"] = ConversationOwner(str(data["owner"]))
+    return ConversationRecord(**data)  # type: ignore[arg-type]
+
+
+def _until(conn: AsyncConnection, seconds: float) -> object:
+    return db_now(conn, plus=timedelta(seconds=seconds))

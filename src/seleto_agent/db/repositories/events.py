@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from seleto_agent.db.clock import db_now
 from seleto_agent.db.dialect import insert_for
 from seleto_agent.db.tables import inbound_events as t
 from seleto_agent.domain.events import PENDING_STATUSES, EventStatus
@@ -62,11 +63,12 @@ def _record(row: Row[Any]) -> EventRecord:
     return EventRecord(**data)
 
 
-def _pending_or_orphaned(now: datetime) -> Any:
-    """Waiting events, plus events of a turn whose worker died (lease expired)."""
+def _pending_or_orphaned(conn: AsyncConnection) -> Any:
+    """Waiting events, plus events of a turn whose worker died (lease expired, on the
+    database's clock like every lease)."""
     return or_(
         t.c.status.in_(PENDING_STATUSES),
-        and_(t.c.status == EventStatus.PROCESSING, t.c.lease_expires_at < now),
+        and_(t.c.status == EventStatus.PROCESSING, t.c.lease_expires_at < db_now(conn)),
     )
 
 
@@ -120,7 +122,7 @@ class EventRepository:
         """
         query = (
             select(t.c.conversation_key)
-            .where(t.c.conversation_key.is_not(None), _pending_or_orphaned(now))
+            .where(t.c.conversation_key.is_not(None), _pending_or_orphaned(self._conn))
             .group_by(t.c.conversation_key)
             .having(
                 and_(
@@ -136,16 +138,16 @@ class EventRepository:
         )
         return [key for (key,) in await self._conn.execute(query)]
 
-    async def pending_for_conversation(self, key: str, now: datetime) -> list[EventRecord]:
+    async def pending_for_conversation(self, key: str) -> list[EventRecord]:
         query = (
             select(*_RECORD_COLUMNS)
-            .where(t.c.conversation_key == key, _pending_or_orphaned(now))
+            .where(t.c.conversation_key == key, _pending_or_orphaned(self._conn))
             .order_by(t.c.received_at, t.c.id)
         )
         return [_record(row) for row in await self._conn.execute(query)]
 
     async def start_processing(
-        self, ids: list[int], *, lease_until: datetime, now: datetime
+        self, ids: list[int], *, lease_seconds: float, now: datetime
     ) -> None:
         """One more attempt begins for these events, under the caller's conversation lease."""
         await self._conn.execute(
@@ -154,7 +156,7 @@ class EventRepository:
             .values(
                 status=EventStatus.PROCESSING,
                 attempts=t.c.attempts + 1,
-                lease_expires_at=lease_until,
+                lease_expires_at=db_now(self._conn, plus=timedelta(seconds=lease_seconds)),
                 updated_at=now,
             )
         )
@@ -164,11 +166,11 @@ class EventRepository:
             update(t).where(t.c.id.in_(ids)).values(turn_id=turn_id, updated_at=now)
         )
 
-    async def extend_lease(self, ids: list[int], lease_until: datetime) -> None:
+    async def extend_lease(self, ids: list[int], *, lease_seconds: float) -> None:
         await self._conn.execute(
             update(t)
             .where(t.c.id.in_(ids), t.c.status == EventStatus.PROCESSING)
-            .values(lease_expires_at=lease_until)
+            .values(lease_expires_at=db_now(self._conn, plus=timedelta(seconds=lease_seconds)))
         )
 
     async def mark_done(self, ids: list[int], now: datetime, note: str | None = None) -> None:

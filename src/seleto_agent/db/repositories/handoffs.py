@@ -7,9 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from seleto_agent.db.dialect import insert_for
 from seleto_agent.db.tables import handoffs as t
 
 
@@ -49,7 +50,7 @@ class HandoffRepository:
         row = (await self._conn.execute(query)).first()
         return _record(row._asdict()) if row else None
 
-    async def create(
+    async def create_pending(
         self,
         *,
         conversation_key: str,
@@ -59,9 +60,11 @@ class HandoffRepository:
         summary: dict[str, Any],
         turn_id: str | None,
         now: datetime,
-    ) -> HandoffRecord:
+    ) -> HandoffRecord | None:
+        """Open a handoff; None when the conversation already has a pending one (the unique
+        index `uq_handoffs_one_pending` decides, whatever runs concurrently)."""
         result = await self._conn.execute(
-            insert(t)
+            insert_for(self._conn, t)
             .values(
                 conversation_key=conversation_key,
                 lead_id=lead_id,
@@ -73,9 +76,13 @@ class HandoffRepository:
                 created_at=now,
                 updated_at=now,
             )
+            .on_conflict_do_nothing(
+                index_elements=["conversation_key"], index_where=text("status = 'pending'")
+            )
             .returning(*_COLUMNS)
         )
-        return _record(result.one()._asdict())
+        row = result.first()
+        return _record(row._asdict()) if row else None
 
     async def close_pending(self, conversation_key: str, *, now: datetime) -> int:
         result = await self._conn.execute(
