@@ -244,10 +244,13 @@ async def test_not_ready_waits_without_using_attempts(engine: AsyncEngine) -> No
 
 async def test_a_job_of_a_dead_worker_is_taken_over_after_its_lease(engine: AsyncEngine) -> None:
     job_id = await enqueue(engine, "a")
-    now = datetime.now(UTC)
     async with engine.begin() as conn:
         claimed = await JobRepository(conn).try_claim(
-            job_id, owner="dead-worker", lease_until=now + timedelta(seconds=0.3), now=now
+            job_id,
+            ordering_key="k:1",
+            owner="dead-worker",
+            lease_seconds=0.3,
+            now=datetime.now(UTC),
         )
     assert claimed is not None
     handler = ScriptedHandler()

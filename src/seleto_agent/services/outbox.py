@@ -1,8 +1,9 @@
 """The outbox worker: runs vendor jobs (CRM sync, Chatwoot mirror) with retries, dead and replay.
 
 Safe with several workers on one database: a job runs only under its lease (a conditional
-UPDATE), jobs that share an ordering key run one at a time in id order, and a worker killed
-mid-job lets another take the job over once the lease expires. Handlers are idempotent, so a
+UPDATE, times on the database's clock), jobs that share an ordering key never run at once and
+start in id order among those committed, and a worker killed mid-job lets another take the job
+over once the lease expires. Handlers are idempotent, so a
 job that ran partly (or fully) before a crash is simply run again.
 """
 
@@ -68,6 +69,8 @@ class OutboxWorker:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}:outbox"
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
+        # Ordering keys with a job running here: another job of theirs waits for it.
+        self._busy_keys: dict[int, str] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -91,30 +94,34 @@ class OutboxWorker:
             return 0
         now = datetime.now(UTC)
         async with self._engine.connect() as conn:
-            candidates = await JobRepository(conn).runnable_ids(now=now, limit=free * 2)
+            candidates = await JobRepository(conn).runnable(now=now, limit=free * 2)
         started = 0
-        for job_id in candidates:
-            if job_id in self._running or started >= free:
+        for job_id, ordering_key in candidates:
+            busy = ordering_key in self._busy_keys.values()
+            if job_id in self._running or busy or started >= free:
                 continue
             async with self._engine.begin() as conn:
                 job = await JobRepository(conn).try_claim(
-                    job_id, owner=self.worker_id, lease_until=self._lease_until(), now=now
+                    job_id,
+                    ordering_key=ordering_key,
+                    owner=self.worker_id,
+                    lease_seconds=self._config.lease_seconds,
+                    now=now,
                 )
             if job is None:
                 continue
             task = asyncio.create_task(self._run(job))
             self._running[job_id] = task
+            self._busy_keys[job_id] = ordering_key
             task.add_done_callback(functools.partial(self._on_done, job_id))
             started += 1
         return started
 
     def _on_done(self, job_id: int, _task: asyncio.Task[None]) -> None:
         self._running.pop(job_id, None)
+        self._busy_keys.pop(job_id, None)
         # The next job of the same ordering key is runnable now.
         self._wake.set()
-
-    def _lease_until(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self._config.lease_seconds)
 
     async def _run(self, job: JobRecord) -> None:
         handler = self._handlers.get(job.kind)
@@ -149,7 +156,7 @@ class OutboxWorker:
             try:
                 async with self._engine.begin() as conn:
                     await JobRepository(conn).extend_lease(
-                        job_id, owner=self.worker_id, until=self._lease_until()
+                        job_id, owner=self.worker_id, lease_seconds=self._config.lease_seconds
                     )
             except Exception:
                 log.exception("outbox.heartbeat_failed")

@@ -1,15 +1,23 @@
-"""All SQL on `outbox_jobs`. Callers own the transaction (an AsyncConnection in a `begin()`)."""
+"""All SQL on `outbox_jobs`. Callers own the transaction (an AsyncConnection in a `begin()`).
+
+Jobs of one ordering key never run at once. Looking only at *earlier* ids is not enough on
+Postgres: an identity value is taken at INSERT but becomes visible at COMMIT, so job 56 can be
+claimed before job 55's transaction commits, and 55 then has no earlier unfinished job. A claim
+therefore also requires that no other job of the key is running under a live lease, and claims
+of one key are serialised (an advisory lock on Postgres; SQLite has a single writer).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, func, or_, select, update
+from sqlalchemy import Row, and_, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
+from seleto_agent.db.clock import db_now
 from seleto_agent.db.dialect import insert_for
 from seleto_agent.db.tables import outbox_jobs as t
 from seleto_agent.domain.jobs import PENDING_JOB_STATUSES, JobKind, JobStatus
@@ -45,21 +53,30 @@ def _record(row: Row[Any]) -> JobRecord:
     return JobRecord(**data)
 
 
-def _runnable(now: datetime) -> Any:
-    """Due jobs, plus jobs whose worker died mid-run (lease expired)."""
+def _runnable(conn: AsyncConnection, now: datetime) -> Any:
+    """Due jobs, plus jobs whose worker died mid-run (lease expired, on the database's clock)."""
     return or_(
         and_(t.c.status.in_(PENDING_JOB_STATUSES), t.c.next_attempt_at <= now),
-        and_(t.c.status == JobStatus.PROCESSING, t.c.lease_expires_at < now),
+        and_(t.c.status == JobStatus.PROCESSING, t.c.lease_expires_at < db_now(conn)),
     )
 
 
-def _no_earlier_unfinished() -> Any:
-    """Per ordering key, only the oldest unfinished job may run (dead ones are skipped over)."""
-    earlier = aliased(t)
-    return ~exists().where(
-        earlier.c.ordering_key == t.c.ordering_key,
-        earlier.c.id < t.c.id,
-        earlier.c.status.in_([*PENDING_JOB_STATUSES, JobStatus.PROCESSING]),
+def _key_is_free(conn: AsyncConnection) -> Any:
+    """Per ordering key, only the oldest unfinished job may run (dead ones are skipped over),
+    and only while no other job of the key is running under a live lease."""
+    other = aliased(t)
+    return and_(
+        ~exists().where(
+            other.c.ordering_key == t.c.ordering_key,
+            other.c.id < t.c.id,
+            other.c.status.in_([*PENDING_JOB_STATUSES, JobStatus.PROCESSING]),
+        ),
+        ~exists().where(
+            other.c.ordering_key == t.c.ordering_key,
+            other.c.id != t.c.id,
+            other.c.status == JobStatus.PROCESSING,
+            other.c.lease_expires_at >= db_now(conn),
+        ),
     )
 
 
@@ -101,11 +118,6 @@ class JobRepository:
         row = (await self._conn.execute(select(*_COLUMNS).where(t.c.id == job_id))).first()
         return _record(row) if row else None
 
-    async def get_by_dedupe_key(self, dedupe_key: str) -> JobRecord | None:
-        query = select(*_COLUMNS).where(t.c.dedupe_key == dedupe_key)
-        row = (await self._conn.execute(query)).first()
-        return _record(row) if row else None
-
     async def has_unfinished(self, ordering_key: str) -> bool:
         query = select(t.c.id).where(
             t.c.ordering_key == ordering_key,
@@ -113,27 +125,37 @@ class JobRepository:
         )
         return (await self._conn.execute(query.limit(1))).first() is not None
 
-    async def runnable_ids(self, *, now: datetime, limit: int) -> list[int]:
+    async def runnable(self, *, now: datetime, limit: int) -> list[tuple[int, str]]:
+        """(id, ordering key) of jobs a worker may claim now, oldest first."""
         query = (
-            select(t.c.id)
-            .where(_runnable(now), _no_earlier_unfinished())
+            select(t.c.id, t.c.ordering_key)
+            .where(_runnable(self._conn, now), _key_is_free(self._conn))
             .order_by(t.c.id)
             .limit(limit)
         )
-        return [job_id for (job_id,) in await self._conn.execute(query)]
+        return [(job_id, key) for job_id, key in await self._conn.execute(query)]
 
     async def try_claim(
-        self, job_id: int, *, owner: str, lease_until: datetime, now: datetime
+        self, job_id: int, *, ordering_key: str, owner: str, lease_seconds: float, now: datetime
     ) -> JobRecord | None:
-        """Start an attempt if the job is still runnable (another worker may have won it)."""
+        """Start an attempt if the job is still runnable and its key free (another worker may
+        have won it, or claimed a job of the same key meanwhile). Run it alone in its
+        transaction: the advisory lock is held until commit."""
+        if self._conn.dialect.name == "postgresql":
+            # Two claimers of one key now take turns, and the second one's UPDATE starts after
+            # the first committed, so it sees the job the first one claimed running.
+            await self._conn.execute(
+                text("select pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": ordering_key},
+            )
         statement = (
             update(t)
-            .where(t.c.id == job_id, _runnable(now))
+            .where(t.c.id == job_id, _runnable(self._conn, now), _key_is_free(self._conn))
             .values(
                 status=JobStatus.PROCESSING,
                 attempts=t.c.attempts + 1,
                 lease_owner=owner,
-                lease_expires_at=lease_until,
+                lease_expires_at=db_now(self._conn, plus=timedelta(seconds=lease_seconds)),
                 updated_at=now,
             )
             .returning(*_COLUMNS)
@@ -141,11 +163,11 @@ class JobRepository:
         row = (await self._conn.execute(statement)).first()
         return _record(row) if row else None
 
-    async def extend_lease(self, job_id: int, *, owner: str, until: datetime) -> None:
+    async def extend_lease(self, job_id: int, *, owner: str, lease_seconds: float) -> None:
         await self._conn.execute(
             update(t)
             .where(t.c.id == job_id, t.c.lease_owner == owner, t.c.status == JobStatus.PROCESSING)
-            .values(lease_expires_at=until)
+            .values(lease_expires_at=db_now(self._conn, plus=timedelta(seconds=lease_seconds)))
         )
 
     async def mark_done(self, job_id: int, *, owner: str, now: datetime, note: str | None) -> bool:
