@@ -112,14 +112,23 @@ async def _worker(settings: Settings, _args: argparse.Namespace) -> int:
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from seleto_agent.db.engine import create_engine
+    from seleto_agent.db.migrate import MigrationError
     from seleto_agent.services.schema import migrate_all
 
     engine = create_engine(settings.database_url)
     try:
-        applied = await migrate_all(engine, settings.migrations_dir)
+        report = await migrate_all(engine, settings.migrations_dir)
+    except MigrationError as exc:
+        print(f"migrate refused: {exc}", file=sys.stderr)
+        return 1
     finally:
         await engine.dispose()
-    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    for change in report.schema_changes:
+        print(change)
+    if report.versions:
+        print(f"applied {len(report.versions)} migration(s): {', '.join(report.versions)}")
+    elif not report.schema_changes:
+        print("up to date")
     return 0
 
 

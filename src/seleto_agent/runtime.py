@@ -42,6 +42,7 @@ from seleto_agent.services.outbox import JobHandler, OutboxConfig, OutboxWorker
 from seleto_agent.services.ownership import OwnershipService
 from seleto_agent.services.phone_takeover import PhoneReplyHandler
 from seleto_agent.services.piperun_cities import CityResolver
+from seleto_agent.services.readiness import Readiness
 from seleto_agent.services.replay import ReplayService
 from seleto_agent.services.turn import RetryPolicy, TurnProcessor
 from seleto_agent.services.voice import VoiceConfig, VoiceService
@@ -83,6 +84,7 @@ class Runtime:
     job_replay: JobReplayService
     ownership: OwnershipService
     chatwoot_ingest: ChatwootIngest
+    readiness: Readiness
     # Media downloads use their own client (no env proxies, no redirects, no shared cookies).
     media_http: httpx.AsyncClient | None = None
 
@@ -303,6 +305,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         outbox=outbox,
         job_replay=JobReplayService(engine, on_queued=wake_outbox),
         ownership=ownership,
+        readiness=Readiness(engine, settings.migrations_dir),
         media_http=media_http,
     )
 

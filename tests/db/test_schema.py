@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from seleto_agent.db.engine import create_engine
-from seleto_agent.db.migrate import MigrationError, load_migrations, migrate
-from seleto_agent.db.tables import metadata
+from seleto_agent.db.migrate import MigrationError, MigrationReport, load_migrations, migrate
+from seleto_agent.db.tables import metadata, schema_migrations
+from seleto_agent.services.schema import migrate_all
 from seleto_agent.settings import PROJECT_ROOT
+from tests.conftest import DEFAULT_PG
 
 MIGRATIONS = PROJECT_ROOT / "supabase" / "migrations"
 
@@ -83,15 +89,49 @@ def test_every_table_has_row_level_security(postgres_url: str) -> None:
     assert all(enabled for _, enabled in rows), rows
 
 
-def test_migrate_is_idempotent(postgres_url: str) -> None:
-    async def _twice() -> list[str]:
-        engine = create_engine(postgres_url)
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database nothing has migrated yet (the `database_url` fixture's is already migrated)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    admin_url = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
+    admin_dsn = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
+    name = f"seleto_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def test_a_second_migrate_on_a_fresh_database_applies_and_changes_nothing(
+    empty_database_url: str,
+) -> None:
+    async def _run() -> tuple[MigrationReport, Any, MigrationReport, Any]:
+        engine = create_engine(empty_database_url)
         try:
-            return await migrate(engine, MIGRATIONS)
+            first = await migrate_all(engine, MIGRATIONS)
+            before = await _snapshot(engine)
+            second = await migrate_all(engine, MIGRATIONS)
+            return first, before, second, await _snapshot(engine)
         finally:
             await engine.dispose()
 
-    assert asyncio.run(_twice()) == []
+    first, before, second, after = asyncio.run(_run())
+    assert first.versions == tuple(m.version for m in load_migrations(MIGRATIONS))
+    assert second == MigrationReport(versions=(), schema_changes=())
+    assert after == before
+
+
+async def _snapshot(engine: AsyncEngine) -> tuple[Any, list[Any]]:
+    """Every declared table's shape, and the bookkeeping rows with their timestamps."""
+    async with engine.connect() as conn:
+        shape = await conn.run_sync(_describe)
+        rows = (await conn.execute(select(schema_migrations))).all()
+    return shape, [tuple(row) for row in rows]
 
 
 def test_migration_files_follow_supabase_cli_names() -> None:
@@ -109,7 +149,7 @@ def test_an_edited_applied_migration_is_refused(tmp_path: Path) -> None:
     async def _run() -> None:
         engine = create_engine(url)
         try:
-            assert await migrate(engine, folder) == ["20260101000000"]
+            assert (await migrate(engine, folder)).versions == ("20260101000000",)
             (folder / "20260101000000_first.sql").write_text("select 2;")
             with pytest.raises(MigrationError):
                 await migrate(engine, folder)

@@ -2,21 +2,25 @@
 
 Postgres runs the SQL files themselves (they are what Supabase runs). SQLite, the embedded
 local default, cannot run Postgres DDL (RLS, identity, jsonb), so it gets the schema the code
-declares in `tables.py`; a Postgres test keeps the two identical.
+declares in `tables.py` (a Postgres test keeps the two identical): `sqlite_schema` closes what
+gaps SQLite can close, and a version is recorded only once the live schema matches.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from seleto_agent.db.tables import metadata, schema_migrations
+from seleto_agent.db.sqlite_schema import SchemaRefused, bring_up_to_date, schema_differences
+from seleto_agent.db.tables import schema_migrations
 
 _FILE_RE = re.compile(r"^(\d{14})_([a-z0-9_]+)\.sql$")
 # Any constant works; it only has to be the same for every process running `migrate`.
@@ -55,15 +59,35 @@ async def applied_versions(conn: AsyncConnection) -> dict[str, str]:
     return {version: checksum for version, checksum in rows}
 
 
-async def pending_versions(conn: AsyncConnection, directory: Path) -> list[str]:
-    """Versions on disk not yet applied (raises if the bookkeeping table is missing)."""
-    applied = await applied_versions(conn)
-    return [m.version for m in load_migrations(directory) if m.version not in applied]
+@dataclass(frozen=True, slots=True)
+class MigrationReport:
+    versions: tuple[str, ...]
+    # SQLite only: what was created or added to bring the tables to the declared schema.
+    schema_changes: tuple[str, ...]
 
 
-async def migrate(engine: AsyncEngine, directory: Path) -> list[str]:
-    """Apply pending migrations; returns the versions applied now. Safe to run concurrently."""
+async def not_ready_reason(conn: AsyncConnection, migrations: Sequence[Migration]) -> str | None:
+    """Why this database cannot serve the code yet, or None when it can."""
+    try:
+        applied = await applied_versions(conn)
+    except SQLAlchemyError:
+        return "migrations not applied: run `seleto-agent migrate`"
+    problems: list[str] = []
+    pending = [m.version for m in migrations if m.version not in applied]
+    if pending:
+        problems.append(f"migrations pending: {', '.join(pending)}")
+    if conn.dialect.name == "sqlite":
+        differences = await conn.run_sync(schema_differences)
+        if differences:
+            found = "; ".join(d.what for d in differences)
+            problems.append(f"schema differs from the code (run `seleto-agent migrate`): {found}")
+    return "; ".join(problems) or None
+
+
+async def migrate(engine: AsyncEngine, directory: Path) -> MigrationReport:
+    """Apply pending migrations. Safe to run concurrently; all or nothing on both backends."""
     migrations = load_migrations(directory)
+    schema_changes: list[str] = []
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("select pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
@@ -72,7 +96,14 @@ async def migrate(engine: AsyncEngine, directory: Path) -> list[str]:
                 text("alter table public.seleto_schema_migrations enable row level security")
             )
         else:
-            await conn.run_sync(metadata.create_all)
+            # The driver opens no transaction before DDL; an explicit one makes a refusal change
+            # nothing, and IMMEDIATE makes a concurrent `migrate` wait (Postgres: the lock above).
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            database = engine.url.database or "the SQLite database"
+            try:
+                schema_changes = await conn.run_sync(bring_up_to_date)
+            except SchemaRefused as exc:
+                raise _refusal(exc.problems, database) from None
         applied = await applied_versions(conn)
         done_now: list[str] = []
         for migration in migrations:
@@ -94,4 +125,15 @@ async def migrate(engine: AsyncEngine, directory: Path) -> list[str]:
                 )
             )
             done_now.append(migration.version)
-        return done_now
+        return MigrationReport(tuple(done_now), tuple(schema_changes))
+
+
+def _refusal(problems: list[str], database: str) -> MigrationError:
+    listed = "\n".join(f"  - {p}" for p in problems)
+    return MigrationError(
+        "this SQLite database cannot be brought to the current schema in place:\n"
+        f"{listed}\n"
+        "Nothing was changed and nothing was recorded. Either delete "
+        f"{database} (the next `seleto-agent migrate` starts an empty database) "
+        "or migrate its data by hand."
+    )

@@ -7,10 +7,10 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from seleto_agent.agents.factory import provision_agent_tables
-from seleto_agent.db.migrate import migrate
+from seleto_agent.db.migrate import MigrationReport, migrate
 
 
-async def migrate_all(engine: AsyncEngine, migrations_dir: Path) -> list[str]:
-    applied = await migrate(engine, migrations_dir)
+async def migrate_all(engine: AsyncEngine, migrations_dir: Path) -> MigrationReport:
+    report = await migrate(engine, migrations_dir)
     await provision_agent_tables(engine)
-    return applied
+    return report
