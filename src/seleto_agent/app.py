@@ -34,9 +34,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        worker_task: asyncio.Future[tuple[None, None]] | None = None
+        worker_task: asyncio.Future[list[None]] | None = None
         if runtime.settings.worker_embedded:
-            worker_task = asyncio.gather(runtime.worker.run(stop), runtime.outbox.run(stop))
+            worker_task = asyncio.gather(*runtime.background(stop))
         # Start-up leaves ~300k long-lived objects (Agno, SQLAlchemy, pydantic); moving them out of
         # the collector's reach turns 130-280 ms full collections into ~0 (bench/README.md).
         gc.freeze()

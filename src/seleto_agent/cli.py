@@ -106,7 +106,7 @@ async def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with closing(runtime):
-        await asyncio.gather(runtime.worker.run(stop), runtime.outbox.run(stop))
+        await asyncio.gather(*runtime.background(stop))
     return 0
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from agno.agent import Agent
@@ -87,6 +89,13 @@ class Runtime:
     readiness: Readiness
     # Media downloads use their own client (no env proxies, no redirects, no shared cookies).
     media_http: httpx.AsyncClient | None = None
+
+    def background(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        """The loops a worker process runs until `stop`: turns, and the outbox unless off."""
+        loops = [self.worker.run(stop)]
+        if self.settings.outbox_enabled:
+            loops.append(self.outbox.run(stop))
+        return loops
 
 
 def build_voice(
@@ -287,7 +296,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
     )
     # Without an embedded worker, ingestion has nobody in-process to wake.
     wake = worker.wake if settings.worker_embedded else _noop
-    wake_outbox = outbox.wake if settings.worker_embedded else _noop
+    wake_outbox = outbox.wake if settings.worker_embedded and settings.outbox_enabled else _noop
     return Runtime(
         settings=settings,
         engine=engine,

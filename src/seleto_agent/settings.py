@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     outbox_give_up_hours: float = Field(default=24.0, gt=0)
 
     worker_embedded: bool = True
+    # Whether this process's worker also runs the outbox (CRM sync, Chatwoot mirror); turn
+    # workers and outbox workers can then be scaled apart.
+    outbox_enabled: bool = True
     # A standalone `seleto-agent worker` serves /metrics on this port (0 = off); `serve` has
     # its own /metrics route.
     worker_metrics_port: int = 0
