@@ -37,7 +37,6 @@ log = get_logger(__name__)
 
 # Provider calls of one row whose outcome may be unknown: the first, and one resend.
 MAX_AMBIGUOUS_SENDS = 2
-DEFAULT_UNKNOWN_GRACE = timedelta(seconds=60)
 
 
 class SendUnsettled(Exception):
@@ -69,7 +68,7 @@ class OutboundService:
         engine: AsyncEngine,
         sender: WhatsAppSender,
         *,
-        unknown_grace: timedelta = DEFAULT_UNKNOWN_GRACE,
+        unknown_grace: timedelta,
     ) -> None:
         self._engine = engine
         self._sender = sender
