@@ -219,7 +219,11 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
     )
     if settings.openai_api_key is None:
         log.warning("agent.no_api_key", hint="set OPENAI_API_KEY; every turn will fail until then")
-    outbound = OutboundService(engine, build_sender(settings, http))
+    outbound = OutboundService(
+        engine,
+        build_sender(settings, http),
+        unknown_grace=timedelta(seconds=settings.outbound_unknown_grace_seconds),
+    )
     voice, media_http = build_voice(settings, engine, http)
     processor = TurnProcessor(
         engine,

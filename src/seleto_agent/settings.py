@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     zapi_webhook_token: SecretStr | None = None
     # Z-API documents no timeout; 10 s is far above its normal latency and below the turn lease.
     zapi_timeout_seconds: float = 10.0
+    # A send that ended without a usable answer (timeout, 5xx...) may be out there: wait this
+    # long for Z-API's delivery callback or echo before sending it once more. Z-API holds a
+    # send for `delayMessage` (1-3 s by default, up to 15 s) before it goes out and calls back;
+    # 60 s is four times the longest documented hold, and a lead waits that long only when the
+    # answer was lost and no callback came.
+    outbound_unknown_grace_seconds: float = Field(default=60.0, gt=0)
 
     meta_graph_base_url: str = "https://graph.facebook.com"
     meta_graph_version: str = "v21.0"

@@ -111,20 +111,30 @@ async def _statuses_are(service: Service, expected: list[str]) -> bool:
     return await event_statuses(service) == expected
 
 
-async def test_zapi_5xx_then_success_sends_once(service: Service, sandbox: Sandbox) -> None:
-    sandbox.zapi_faults(send_text=[{"status": 500}, {"status": 503}])
+async def test_zapi_5xx_waits_the_grace_then_sends_once(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    # A 5xx may come after Z-API took the message: no in-call retry, one resend after the grace.
+    service: Service = await service_factory(outbound_unknown_grace_seconds=0.5)
+    sandbox.zapi_faults(send_text=[{"status": 500}])
     await service.post_zapi(received_text(text="oi"))
     await wait_for(lambda: _all_done(service))
     assert len(sandbox.sent_texts()) == 1
     attempts = [s for s in sandbox.state()["zapi"]["sent"] if s["endpoint"] == "send-text"]
-    assert [a["status_code"] for a in attempts] == [500, 503, 200]
+    assert [a["status_code"] for a in attempts] == [500, 200]
+    async with service.runtime.engine.connect() as conn:
+        row = (await conn.execute(select(outbound_messages))).one()
+        event = (await conn.execute(select(inbound_events))).one()
+    assert (row.status, row.attempts, row.ambiguous_sends) == ("sent", 2, 1)
+    # Waiting for the grace used no attempt of the event's own.
+    assert event.attempts == 1
 
 
 async def test_send_failure_retries_the_stored_reply_without_rerunning_the_agent(
     service: Service, sandbox: Sandbox
 ) -> None:
-    # Three failures exhaust the client's in-call retries; the worker retries the turn later.
-    sandbox.zapi_faults(send_text=[{"status": 500}] * 4)
+    # Three 429s exhaust the client's in-call retries; the worker retries the turn later.
+    sandbox.zapi_faults(send_text=[{"status": 429}] * 3)
     await service.post_zapi(received_text(text="oi"))
     await wait_for(lambda: _all_done(service))
     assert len(sandbox.sent_texts()) == 1

@@ -113,6 +113,12 @@ outbound_messages = Table(
     # "agent", or "fixed:<key>" for a text from the fixed-replies file.
     Column("reply_kind", Text),
     Column("updated_at", UtcDateTime, nullable=False),
+    # The latest provider call began (database clock): callbacks before it prove nothing.
+    Column("send_started_at", UtcDateTime),
+    # The latest send ended without a usable answer (`unknown`): the grace counts from here.
+    Column("unknown_since", UtcDateTime),
+    # Provider calls whose outcome is unknown; at two, the row waits for ops instead.
+    Column("ambiguous_sends", Integer, nullable=False, server_default="0"),
     Index("ix_outbound_messages_provider_message_id", "provider_message_id"),
     Index("ix_outbound_messages_conversation", "conversation_key"),
 )
@@ -260,6 +266,23 @@ delivery_receipts = Table(
     Column("status", Text, nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     UniqueConstraint("provider", "provider_message_id", "status", name="uq_delivery_receipts"),
+)
+
+# A provider callback naming a message id no send of ours holds yet: the proof that a send
+# whose answer was lost went out (contracts/zapi.md §2.3). Kept without the message text.
+send_proofs = Table(
+    "send_proofs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", Text, nullable=False),
+    Column("provider_message_id", Text, nullable=False),
+    # "delivery" (a delivery callback) or "echo" (the copy of an API send, with its text's digest).
+    Column("kind", Text, nullable=False),
+    Column("conversation_key", Text, nullable=False),
+    Column("body_digest", Text),
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("provider", "provider_message_id", "kind", name="uq_send_proofs"),
+    Index("ix_send_proofs_conversation", "conversation_key", "received_at"),
 )
 
 # Vendor work (CRM sync, Chatwoot mirror) written with the change that caused it (an outbox).

@@ -19,6 +19,8 @@ class EventStatus(StrEnum):
 
 # A message sent from the company phone but not through the API: maybe an SDR taking over.
 PHONE_REPLY_REASON = "from_me_phone"
+# The provider's copy of a message we sent through its API.
+OWN_ECHO_REASON = "from_me"
 
 PENDING_STATUSES = (EventStatus.RECEIVED, EventStatus.FAILED)
 REPLAYABLE_STATUSES = (EventStatus.DEAD, EventStatus.FAILED)
@@ -48,7 +50,11 @@ class OutboundStatus(StrEnum):
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
+    # Surely not sent: the next attempt may send it.
     FAILED = "failed"
+    # The provider may have it (a timeout, a 5xx...): confirmed by its callbacks, or sent once
+    # more after a grace, never blindly.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +94,25 @@ class DeliveryUpdate:
     provider_message_ids: tuple[str, ...]
     status: str
     instance_id: str | None = None
+    # Set when the update says one message went out to this chat (Z-API's DeliveryCallback):
+    # proof enough for a send of ours whose answer was lost.
+    sent_to: WhatsAppAddress | None = None
 
 
-Classified = InboundMessage | IgnoredCallback | DeliveryUpdate
+@dataclass(frozen=True, slots=True)
+class SentEcho:
+    """The provider's copy of a message sent through its API (Z-API `fromMe` + `fromApi`):
+    recorded, starts no turn, and proves which text went out to which chat."""
+
+    provider: str
+    event_type: str
+    instance_id: str | None
+    message_id: str
+    recipient: WhatsAppAddress
+    text: str
+
+
+Classified = InboundMessage | IgnoredCallback | DeliveryUpdate | SentEcho
 
 
 # How far along a sent message is; a late or repeated receipt never moves it back.

@@ -18,6 +18,13 @@ class WhatsAppError(Exception):
     retryable: bool = True
 
 
+class WhatsAppOutcomeUnknown(WhatsAppError):
+    """The request may have reached the provider, so the message may be on its way: a timeout
+    while waiting for the answer, a dropped connection, a 5xx, or a success without a message
+    id. Sending again could deliver it twice; the caller decides from the provider's callbacks.
+    """
+
+
 class WhatsAppSender(Protocol):
     provider: str
 

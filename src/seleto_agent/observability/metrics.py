@@ -48,3 +48,11 @@ CHATWOOT_CALLS = Counter(
     "HTTP requests to Chatwoot by method, resource and outcome",
     ["method", "resource", "outcome"],
 )
+# Sends whose outcome was unknown (the provider may have had the message), by what became of
+# them: `unknown` (a send ended so), `confirmed_by_callback`, `resent` (after the grace),
+# `abandoned` (a second ambiguous outcome: left to ops), `stale_sending` (the sender died mid-call).
+OUTBOUND_AMBIGUOUS = Counter(
+    "seleto_outbound_ambiguous_total",
+    "Outbound sends whose outcome was unknown, by provider and outcome",
+    ["provider", "outcome"],
+)

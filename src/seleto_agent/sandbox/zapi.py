@@ -19,6 +19,7 @@ from seleto_agent.sandbox.zapi_emitter import SentMessage
 from seleto_agent.sandbox.zapi_guard import (
     NOT_CONNECTED,
     ZapiRejection,
+    accepted_answer,
     apply_fault,
     check_access,
     read_json_body,
@@ -96,26 +97,35 @@ def build_zapi_router(ctx: SandboxContext) -> APIRouter:
                 body = await read_json_body(request)
                 phone = require_phone(body)
                 content = require_text(body, content_field)
-                respond_after = await apply_fault(zapi, fault_key(endpoint))
+                fault = await apply_fault(zapi, fault_key(endpoint))
                 require_connected(zapi)
             except ZapiRejection as rejection:
                 record(endpoint, body, rejection.status, error=rejection.error)
                 return rejection.response()
             message_id, zaap_id = new_outbound_message_id(), new_zaap_id()
-            record(endpoint, body, 200, messageId=message_id, zaapId=zaap_id)
-            ctx.zapi_emitter.schedule_after_send(
-                SentMessage(
-                    phone=phone,
-                    message_id=message_id,
-                    zaap_id=zaap_id,
-                    text=content if content_field == "message" else None,
-                    audio=content if content_field == "audio" else None,
-                )
+            # status_code 200: accepted (the lead gets it), whatever the answer says.
+            record(
+                endpoint,
+                body,
+                200,
+                messageId=message_id,
+                zaapId=zaap_id,
+                answered_status=fault.respond_status or 200,
             )
-            if respond_after > 0:
-                await asyncio.sleep(respond_after)
-            # `id` duplicates `messageId` "for Zapier compatibility" ([D] send-message-text).
-            return JSONResponse({"zaapId": zaap_id, "messageId": message_id, "id": message_id})
+            if not fault.drop_callbacks:
+                ctx.zapi_emitter.schedule_after_send(
+                    SentMessage(
+                        phone=phone,
+                        message_id=message_id,
+                        zaap_id=zaap_id,
+                        text=content if content_field == "message" else None,
+                        audio=content if content_field == "audio" else None,
+                    ),
+                    delay=fault.callbacks_after,
+                )
+            if fault.respond_after > 0:
+                await asyncio.sleep(fault.respond_after)
+            return accepted_answer(fault, message_id=message_id, zaap_id=zaap_id)
 
         return handle
 

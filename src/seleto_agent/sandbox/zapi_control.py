@@ -74,6 +74,9 @@ class FaultSpec(BaseModel):
     delay: float = Field(default=0.0, ge=0)
     timeout: float | None = Field(default=None, ge=0)
     respond_after: float = Field(default=0.0, ge=0)
+    respond_status: int | None = Field(default=None, ge=200, le=599)
+    callbacks_after: float = Field(default=0.0, ge=0)
+    drop_callbacks: bool = False
 
 
 class ZapiFaultsRequest(BaseModel):

@@ -89,16 +89,19 @@ class ZapiEmitter:
 
     # --- follow-up callbacks of a send -----------------------------------------------------
 
-    def schedule_after_send(self, sent: SentMessage) -> None:
-        """Emit delivery/status (and optional echo) callbacks without delaying the response."""
-        self._spawn(self._after_send(sent))
+    def schedule_after_send(self, sent: SentMessage, *, delay: float = 0.0) -> None:
+        """Emit delivery/status (and optional echo) callbacks without delaying the response,
+        starting `delay` seconds from now."""
+        self._spawn(self._after_send(sent, delay))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _after_send(self, sent: SentMessage) -> None:
+    async def _after_send(self, sent: SentMessage, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
         try:
             await self._emit_follow_ups(sent)
         except Exception as exc:  # recorded, never raised: emission is best effort

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 
@@ -108,15 +109,28 @@ def fault_rejection(fault: ZapiFault) -> ZapiRejection | None:
     return ZapiRejection(fault.status, message, headers)
 
 
-async def apply_fault(state: ZapiState, fault_key: str) -> float:
-    """Consume the next scripted fault of this endpoint: sleep, then maybe fail. Returns how
-    long to wait after the call succeeded, before answering (`respond_after`)."""
+async def apply_fault(state: ZapiState, fault_key: str) -> ZapiFault:
+    """Consume the next scripted fault of this endpoint: sleep, then maybe fail. Returns the
+    fault (an empty one when none was queued) for what it says about an accepted call."""
     fault = state.pop_fault(fault_key)
     if fault is None:
-        return 0.0
+        return ZapiFault()
     if fault.sleep_seconds > 0:
         await asyncio.sleep(fault.sleep_seconds)
     rejection = fault_rejection(fault)
     if rejection is not None:
         raise rejection
-    return fault.respond_after
+    return fault
+
+
+def accepted_answer(fault: ZapiFault, *, message_id: str, zaap_id: str) -> JSONResponse:
+    """The answer to a send Z-API accepted, or the broken one the fault asks for."""
+    status = fault.respond_status
+    if status is None:
+        # `id` duplicates `messageId` "for Zapier compatibility" ([D] send-message-text).
+        return JSONResponse({"zaapId": zaap_id, "messageId": message_id, "id": message_id})
+    if status < 300:
+        return JSONResponse({}, status_code=status)
+    rejection = fault_rejection(replace(fault, status=status, retry_after=None))
+    assert rejection is not None
+    return rejection.response()

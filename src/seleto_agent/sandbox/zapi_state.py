@@ -41,6 +41,13 @@ class ZapiFault:
     # Sleep after the message was accepted and recorded, before answering: the provider has
     # sent it, its callbacks may already be on their way, and the client is still waiting.
     respond_after: float = 0.0
+    # Accepted and recorded (status_code 200 in `sent`), then answered with this status
+    # instead: a 5xx error body, or a 2xx body without the message ids.
+    respond_status: int | None = None
+    # The accepted send's follow-up callbacks (delivery, echo, statuses) start this late...
+    callbacks_after: float = 0.0
+    # ...or are never posted (a lost webhook).
+    drop_callbacks: bool = False
 
     @property
     def sleep_seconds(self) -> float:

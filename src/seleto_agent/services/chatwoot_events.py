@@ -29,7 +29,8 @@ from seleto_agent.domain.sdr_commands import SdrCommand, parse_note
 from seleto_agent.integrations.chatwoot.webhook import ChatwootEvent, parse_event
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.services.chatwoot_mirror import mirror_key_of
-from seleto_agent.services.outbound import OutboundService
+from seleto_agent.services.outbound import OutboundService, SendAbandoned, SendUnsettled
+from seleto_agent.services.outbox import JobAbandoned, JobNotReady
 from seleto_agent.services.ownership import OwnershipService
 
 log = get_logger(__name__)
@@ -131,5 +132,11 @@ class ChatwootEventHandler:
                 now=datetime.now(UTC),
                 reply_kind=HUMAN_REPLY_KIND,
             )
-        await self._outbound.deliver(record)
+        try:
+            await self._outbound.deliver(record)
+        except SendUnsettled as exc:
+            # The reply may be out there: wait for the provider's callbacks, not an attempt.
+            raise JobNotReady(f"whatsapp send {exc}", retry_in=exc.retry_in) from exc
+        except SendAbandoned as exc:
+            raise JobAbandoned(str(exc)) from exc
         return "human_reply_delivered"

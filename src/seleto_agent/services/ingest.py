@@ -18,6 +18,7 @@ from seleto_agent.db.repositories.jobs import JobRepository
 from seleto_agent.db.repositories.outbound import OutboundRepository
 from seleto_agent.db.repositories.receipts import ReceiptRepository
 from seleto_agent.domain.events import (
+    OWN_ECHO_REASON,
     PHONE_REPLY_REASON,
     Classified,
     DeliveryUpdate,
@@ -25,10 +26,12 @@ from seleto_agent.domain.events import (
     IgnoredCallback,
     InboundMessage,
     IngestOutcome,
+    SentEcho,
 )
 from seleto_agent.domain.jobs import JobKind
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import WEBHOOKS
+from seleto_agent.services.send_confirmation import record_proof
 
 log = get_logger(__name__)
 
@@ -90,6 +93,8 @@ class IngestService:
             outcome = await self._accept(raw, classified)
         elif isinstance(classified, DeliveryUpdate):
             outcome = await self._delivery(raw, classified)
+        elif isinstance(classified, SentEcho):
+            outcome = await self._echo(raw, classified)
         else:
             outcome = await self._ignore(raw, classified)
         WEBHOOKS.labels(classified.provider, outcome.value).inc()
@@ -188,5 +193,50 @@ class IngestService:
             matched = await OutboundRepository(conn).record_delivery(
                 update.provider_message_ids, update.status, now
             )
+            if not matched and update.sent_to is not None:
+                # An id we do not hold: maybe the send whose answer was lost.
+                await record_proof(
+                    conn,
+                    provider=update.provider,
+                    message_id=update.provider_message_ids[0],
+                    kind="delivery",
+                    conversation_key=update.sent_to.conversation_key,
+                    text=None,
+                )
         log.info("outbound.delivery_status", status=update.status, matched=matched)
+        return IngestOutcome.IGNORED
+
+    async def _echo(self, raw: bytes, echo: SentEcho) -> IngestOutcome:
+        """Our own send, echoed back: starts nothing, but proves which text went out."""
+        now = datetime.now(UTC)
+        key = echo.recipient.conversation_key
+        event = NewEvent(
+            provider=echo.provider,
+            instance_id=echo.instance_id or "",
+            message_id=echo.message_id,
+            event_type=echo.event_type,
+            payload=raw,
+            status=EventStatus.IGNORED,
+            received_at=now,
+            conversation_key=key,
+            reply_to=echo.recipient.reply_to,
+            phone_e164=echo.recipient.e164,
+            last_error=OWN_ECHO_REASON,
+        )
+        async with self._engine.begin() as conn:
+            event_id = await EventRepository(conn).insert_unique(event)
+            if event_id is None:
+                return IngestOutcome.DUPLICATE
+            if not await OutboundRepository(conn).holds_message_id(
+                provider=echo.provider, message_id=echo.message_id
+            ):
+                await record_proof(
+                    conn,
+                    provider=echo.provider,
+                    message_id=echo.message_id,
+                    kind="echo",
+                    conversation_key=key,
+                    text=echo.text,
+                )
+        log.info("inbound.ignored", event_id=event_id, reason=OWN_ECHO_REASON)
         return IngestOutcome.IGNORED

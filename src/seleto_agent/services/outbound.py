@@ -1,77 +1,234 @@
-"""Sends a stored outbound row through the provider, at most once per successful send.
+"""Sends a stored outbound row through the provider; a send is never repeated blindly.
 
 The row is written before the provider is called; a retry finds the row and sends its stored
-text instead of asking the agent again. The one window left open is a crash after the provider
-accepted the message and before `sent` is committed: that row is found in `sending` and sent
-again (at-least-once), because losing a lead's reply is worse than a rare duplicate.
+text instead of asking the agent again. Only the caller that moves the row into `sending` (a
+compare-and-set on its version) calls the provider. A call that ends without a usable answer
+(the provider may have the message) leaves the row `unknown`; it is settled, in this order:
+
+1. by a provider callback that proves it went out (a delivery callback, or the echo of our
+   send, for the same chat: `services/send_confirmation.py`);
+2. otherwise, once OUTBOUND_UNKNOWN_GRACE_SECONDS have passed on the database clock, by one
+   more send;
+3. a second ambiguous outcome is not sent again: `SendAbandoned`, and ops decide.
+
+A row left in `sending` longer than the grace (its sender died mid-call) counts as one more
+ambiguous send. What remains at-least-once: the provider accepted the message, its answer was
+lost, and no callback came within the grace; the lead then gets the text twice.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundRepository
-from seleto_agent.db.repositories.receipts import ReceiptRepository
-from seleto_agent.domain.events import OutboundStatus, most_advanced
-from seleto_agent.integrations.whatsapp import WhatsAppError, WhatsAppSender
+from seleto_agent.db.repositories.send_proofs import SendProofRepository
+from seleto_agent.domain.events import OutboundStatus
+from seleto_agent.integrations.whatsapp import WhatsAppError, WhatsAppOutcomeUnknown, WhatsAppSender
 from seleto_agent.observability.logging import get_logger
-from seleto_agent.observability.metrics import OUTBOUND
+from seleto_agent.observability.metrics import OUTBOUND, OUTBOUND_AMBIGUOUS
+from seleto_agent.services.send_confirmation import apply_early_receipts, confirm_from_proofs
 
 log = get_logger(__name__)
 
+# Provider calls of one row whose outcome may be unknown: the first, and one resend.
+MAX_AMBIGUOUS_SENDS = 2
+
+
+class SendUnsettled(Exception):
+    """The row's send is not settled yet: its outcome is unknown and the grace still runs, or
+    another caller is sending it right now. Look again in `retry_in` seconds; not a failure."""
+
+    def __init__(self, reason: str, *, retry_in: float) -> None:
+        super().__init__(reason)
+        self.retry_in = retry_in
+
+
+class SendAbandoned(WhatsAppError):
+    """Two sends of the row ended without a usable answer and no callback proved either went
+    out: the lead may have the text (even twice). Not sent blindly again; a replay of its event
+    is ops' decision to send it once more."""
+
+    retryable = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    attempt: int
+    ambiguous_sends: int
+
 
 class OutboundService:
-    def __init__(self, engine: AsyncEngine, sender: WhatsAppSender) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sender: WhatsAppSender,
+        *,
+        unknown_grace: timedelta,
+    ) -> None:
         self._engine = engine
         self._sender = sender
+        self._grace = unknown_grace
 
     @property
     def provider(self) -> str:
         return self._sender.provider
 
     async def deliver(self, record: OutboundRecord) -> None:
+        """Send the row unless it is sent, being sent, or settled otherwise. Raises
+        `SendUnsettled` (wait, then call again), `SendAbandoned`, or the provider's error."""
         if record.status is OutboundStatus.SENT:
             return
-        if record.status is OutboundStatus.SENDING:
-            log.warning("outbound.resend_after_interrupted_send", outbound_id=record.id)
+        task = asyncio.ensure_future(self._deliver(record.id))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # A shutdown mid-send: the call and the write of its outcome finish first, or the
+            # row stays `sending` for a message the provider already has.
+            with contextlib.suppress(Exception):
+                await task
+            raise
+
+    async def _deliver(self, outbound_id: int) -> None:
+        attempt: int | None = None
         async with self._engine.begin() as conn:
-            await OutboundRepository(conn).mark_sending(record.id, datetime.now(UTC))
+            repo = OutboundRepository(conn)
+            record, now = await repo.current(outbound_id)
+            if record.status is OutboundStatus.SENT:
+                return
+            if record.status in (OutboundStatus.PENDING, OutboundStatus.FAILED):
+                step: int | SendAbandoned | None = record.ambiguous_sends
+            else:
+                step = await self._settle_ambiguous(conn, record, now)
+            if isinstance(step, int):
+                attempt = await repo.claim_send(record, ambiguous_sends=step)
+        # Raised only now, after what led to it was committed.
+        if isinstance(step, SendAbandoned):
+            raise step
+        if step is None:
+            return
+        if attempt is None:
+            # Another caller moved the row first: it sends, we do nothing.
+            raise SendUnsettled("claimed_by_another_sender", retry_in=self._seconds(self._grace))
+        await self._send(record, _Claim(attempt=attempt, ambiguous_sends=step))
+
+    async def _settle_ambiguous(
+        self, conn: AsyncConnection, record: OutboundRecord, now: datetime
+    ) -> int | SendAbandoned | None:
+        """For a row that may be out there: None when a callback proved it went out, the
+        ambiguous count to resend with, or the `SendAbandoned` to raise once committed.
+        Raises `SendUnsettled` while the grace runs."""
+        stale = record.status is OutboundStatus.SENDING
+        since = record.send_started_at if stale else record.unknown_since
+        waited = now - since if since is not None else self._grace
+        if stale and waited < self._grace:
+            raise SendUnsettled("in_flight", retry_in=self._seconds(self._grace - waited))
+        # Its sender died mid-call (stale `sending`): that call counts as ambiguous too.
+        ambiguous = record.ambiguous_sends + (1 if stale else 0)
+        if await confirm_from_proofs(conn, record) is not None:
+            return None
+        if ambiguous >= MAX_AMBIGUOUS_SENDS:
+            if stale:
+                await OutboundRepository(conn).mark_unknown(
+                    record.id,
+                    attempt=record.attempts,
+                    error="sender died mid-call",
+                    ambiguous_sends=ambiguous,
+                )
+                self._count_abandoned(record.id, ambiguous)
+            return SendAbandoned(_abandoned_reason(record.id, ambiguous))
+        if waited < self._grace:
+            raise SendUnsettled(
+                "outcome_unknown_waiting_for_callback",
+                retry_in=self._seconds(self._grace - waited),
+            )
+        if stale:
+            OUTBOUND_AMBIGUOUS.labels(self.provider, "stale_sending").inc()
+            log.warning("outbound.stale_sending", outbound_id=record.id)
+        OUTBOUND_AMBIGUOUS.labels(self.provider, "resent").inc()
+        log.warning("outbound.resend_after_unknown_outcome", outbound_id=record.id)
+        return ambiguous
+
+    async def _send(self, record: OutboundRecord, claim: _Claim) -> None:
         try:
             sent = await self._sender.send_text(to=record.recipient, text=record.body)
+        except WhatsAppOutcomeUnknown as exc:
+            await self._unknown(record, claim, exc)
+            return
         except WhatsAppError as exc:
             async with self._engine.begin() as conn:
                 await OutboundRepository(conn).mark_failed(
-                    record.id, error=str(exc)[:500], now=datetime.now(UTC)
+                    record.id, attempt=claim.attempt, error=str(exc)[:500], now=datetime.now(UTC)
                 )
             OUTBOUND.labels(self.provider, "failed").inc()
             raise
+        assert sent.provider_message_id is not None  # a provider answers an id or raises
         async with self._engine.begin() as conn:
-            await OutboundRepository(conn).mark_sent(
+            recorded = await OutboundRepository(conn).mark_sent(
                 record.id,
+                attempt=claim.attempt,
                 message_id=sent.provider_message_id,
                 zaap_id=sent.provider_zaap_id,
                 now=datetime.now(UTC),
             )
-        if sent.provider_message_id:
-            await self._apply_early_receipts(sent.provider_message_id)
+        if not recorded:
+            log.warning("outbound.sent_after_row_moved_on", outbound_id=record.id)
+        # Read after that commit, so a receipt is missed only if its own transaction commits in
+        # the instant between its lookup and this read.
+        async with self._engine.begin() as conn:
+            await apply_early_receipts(
+                conn, provider=self.provider, message_id=sent.provider_message_id
+            )
+            await SendProofRepository(conn).forget(
+                provider=self.provider, message_id=sent.provider_message_id
+            )
         OUTBOUND.labels(self.provider, "sent").inc()
         log.info("outbound.sent", outbound_id=record.id)
 
-    async def _apply_early_receipts(self, message_id: str) -> None:
-        """Receipts that arrived before the id was stored (the provider can call back faster
-        than `sent` commits). Read after that commit, so a receipt is missed only if its own
-        transaction commits in the instant between its lookup and this read."""
+    async def _unknown(
+        self, record: OutboundRecord, claim: _Claim, exc: WhatsAppOutcomeUnknown
+    ) -> None:
+        """The provider may have it: look for a callback that already proves it, else wait
+        (or, the second time, give up)."""
+        ambiguous = claim.ambiguous_sends + 1
+        OUTBOUND_AMBIGUOUS.labels(self.provider, "unknown").inc()
+        log.warning(
+            "outbound.outcome_unknown",
+            outbound_id=record.id,
+            error=type(exc).__name__,
+            ambiguous_sends=ambiguous,
+        )
         async with self._engine.begin() as conn:
-            statuses = await ReceiptRepository(conn).statuses_for(
-                provider=self.provider, message_id=message_id
+            repo = OutboundRepository(conn)
+            await repo.mark_unknown(
+                record.id, attempt=claim.attempt, error=str(exc)[:500], ambiguous_sends=ambiguous
             )
-            best = most_advanced(statuses)
-            if best is not None:
-                await OutboundRepository(conn).record_delivery(
-                    [message_id], best, datetime.now(UTC)
-                )
+            current, _now = await repo.current(record.id)
+            if current.status is OutboundStatus.SENT:
+                return
+            if (
+                current.status is OutboundStatus.UNKNOWN
+                and await confirm_from_proofs(conn, current) is not None
+            ):
+                return
+        if ambiguous >= MAX_AMBIGUOUS_SENDS:
+            self._count_abandoned(record.id, ambiguous)
+            raise SendAbandoned(_abandoned_reason(record.id, ambiguous)) from exc
+        raise SendUnsettled(
+            "outcome_unknown_waiting_for_callback", retry_in=self._seconds(self._grace)
+        ) from exc
+
+    def _count_abandoned(self, outbound_id: int, ambiguous: int) -> None:
+        OUTBOUND_AMBIGUOUS.labels(self.provider, "abandoned").inc()
+        log.error("outbound.abandoned", outbound_id=outbound_id, ambiguous_sends=ambiguous)
+
+    @staticmethod
+    def _seconds(delta: timedelta) -> float:
+        return max(delta.total_seconds(), 0.0)
 
     async def mark_read(self, *, to: str, message_id: str) -> None:
         """Blue ticks for the lead; a failure here must never cost the reply."""
@@ -79,3 +236,12 @@ class OutboundService:
             await self._sender.mark_read(to=to, message_id=message_id)
         except WhatsAppError as exc:
             log.warning("outbound.mark_read_failed", error=type(exc).__name__)
+
+
+def _abandoned_reason(outbound_id: int, ambiguous: int) -> str:
+    return (
+        f"outbound_ambiguous: outbound {outbound_id}: {ambiguous} provider calls ended without "
+        "a usable answer and no provider callback proved one went out; the lead may have it. "
+        "Not resent blindly: check the chat, then replay this event to send it once more, or "
+        "leave it."
+    )

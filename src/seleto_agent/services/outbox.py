@@ -43,6 +43,11 @@ class JobNotReady(Exception):
         self.retry_in = retry_in
 
 
+class JobAbandoned(Exception):
+    """Retrying cannot settle the job safely (a send that may have reached the lead twice
+    already): parked as dead at once, with the reason, for ops."""
+
+
 class JobHandler(Protocol):
     async def handle(self, job: JobRecord) -> str | None:
         """Do the job (idempotently); the returned note is kept on the done row."""
@@ -136,6 +141,8 @@ class OutboxWorker:
                     note = await handler.handle(job)
                 except JobNotReady as exc:
                     await self._retry(job, f"not_ready: {exc}", delay=exc.retry_in, count=False)
+                except JobAbandoned as exc:
+                    await self._dead(job, exc, detail=None)
                 except VendorRejected as exc:
                     await self._dead(job, exc, detail=_detail(exc))
                 except VendorUnavailable as exc:

@@ -1,7 +1,8 @@
 """Replay: ops re-queue dead or failed events. Work already done is never redone.
 
 A re-queued event keeps its turn id, so if its reply was already written the worker sends that
-stored reply (or sees it was sent) instead of running the agent again.
+stored reply (or sees it was sent) instead of running the agent again. A reply whose outcome
+was left unknown (it may have reached the lead) is sent once more: replaying is ops' decision.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from seleto_agent.db.repositories.audit import AuditRepository
 from seleto_agent.db.repositories.events import EventRepository
+from seleto_agent.db.repositories.outbound import OutboundRepository
 from seleto_agent.domain.events import REPLAYABLE_STATUSES, EventStatus
 
 S = TypeVar("S", bound=StrEnum)
@@ -58,8 +60,11 @@ class ReplayService:
             wanted = list(dict.fromkeys(ids or []))
             if status is not None:
                 wanted += await repo.ids_with_status(status, MAX_BULK_REPLAY)
+            turn_ids: dict[int, str] = {}
             for event_id in dict.fromkeys(wanted):
                 event = await repo.get(event_id)
+                if event is not None and event.turn_id:
+                    turn_ids[event_id] = event.turn_id
                 sort_for_replay(
                     result,
                     event_id,
@@ -69,6 +74,10 @@ class ReplayService:
                 )
             if result.queued and not dry_run:
                 await repo.requeue(result.queued, now)
+                # A reply left `unknown` (maybe sent) is ops' call: replaying it says "send".
+                await OutboundRepository(conn).release_unknown(
+                    sorted({turn_ids[i] for i in result.queued if i in turn_ids}), now
+                )
                 await audit_replay(
                     conn,
                     result,

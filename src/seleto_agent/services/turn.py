@@ -35,7 +35,7 @@ from seleto_agent.integrations.whatsapp import WhatsAppError
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import EVENTS_DEAD, FIXED_REPLIES, TURN_SECONDS, TURNS
 from seleto_agent.services.leads import LeadService
-from seleto_agent.services.outbound import OutboundService
+from seleto_agent.services.outbound import OutboundService, SendUnsettled
 from seleto_agent.services.ownership import OwnershipService, state_of
 from seleto_agent.services.voice import ResolvedBurst, VoiceNoteNotReady, VoiceService
 
@@ -139,6 +139,10 @@ class TurnProcessor:
         except LeaseLost:
             log.warning("turn.lease_lost", conversation_id=claimed.conversation.id)
             TURNS.labels("lease_lost").inc()
+            return
+        except SendUnsettled as exc:
+            await self._wait_for_send(claimed.events, exc)
+            TURNS.labels("send_unsettled").inc()
             return
         except (AgentRunFailed, WhatsAppError, VoiceNoteNotReady) as exc:
             await self._fail(claimed.events, exc)
@@ -402,3 +406,22 @@ class TurnProcessor:
                 log.warning(
                     "event.retry", event_id=event.id, attempts=current.attempts, delay=delay.seconds
                 )
+
+    async def _wait_for_send(self, events: list[EventRecord], exc: SendUnsettled) -> None:
+        """The reply may be out there: look again when its grace ends, without using up one
+        of INBOUND_MAX_ATTEMPTS (waiting for the provider's callbacks is not a failure)."""
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            repo = EventRepository(conn)
+            for event in events:
+                current = await repo.get(event.id)
+                if current is None or current.status.value != "processing":
+                    continue
+                await repo.mark_retry(
+                    event.id,
+                    error=f"SendUnsettled: {exc}",
+                    next_attempt_at=now + timedelta(seconds=exc.retry_in),
+                    now=now,
+                    count_attempt=False,
+                )
+        log.info("turn.send_unsettled", reason=str(exc), retry_in=round(exc.retry_in, 3))

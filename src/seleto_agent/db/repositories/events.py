@@ -181,19 +181,26 @@ class EventRepository:
         )
 
     async def mark_retry(
-        self, event_id: int, *, error: str, next_attempt_at: datetime, now: datetime
+        self,
+        event_id: int,
+        *,
+        error: str,
+        next_attempt_at: datetime,
+        now: datetime,
+        count_attempt: bool = True,
     ) -> None:
-        await self._conn.execute(
-            update(t)
-            .where(t.c.id == event_id)
-            .values(
-                status=EventStatus.FAILED,
-                last_error=error,
-                next_attempt_at=next_attempt_at,
-                lease_expires_at=None,
-                updated_at=now,
-            )
-        )
+        values: dict[str, Any] = {
+            "status": EventStatus.FAILED,
+            "last_error": error,
+            "next_attempt_at": next_attempt_at,
+            "lease_expires_at": None,
+            "updated_at": now,
+        }
+        if not count_attempt:
+            # Waiting on something else (a send's callbacks) is not a failed attempt.
+            values["attempts"] = t.c.attempts - 1
+            values["status"] = EventStatus.RECEIVED
+        await self._conn.execute(update(t).where(t.c.id == event_id).values(**values))
 
     async def mark_dead(self, event_id: int, *, error: str, now: datetime) -> None:
         await self._conn.execute(

@@ -7,12 +7,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from seleto_agent.domain.events import (
+    OWN_ECHO_REASON,
     PHONE_REPLY_REASON,
     Classified,
     ContentKind,
     DeliveryUpdate,
     IgnoredCallback,
     InboundMessage,
+    SentEcho,
 )
 from seleto_agent.domain.phone import InvalidWhatsAppId, WhatsAppAddress, parse_whatsapp_id
 from seleto_agent.integrations.zapi.schemas import ZApiReceivedCallback, ZApiStatusCallback
@@ -52,6 +54,16 @@ def _classify_received(body: dict[str, Any], event_type: str) -> Classified:
     except InvalidWhatsAppId:
         sender = None
     skip_reason = _skip_reason(callback)
+    if skip_reason == OWN_ECHO_REASON and sender is not None:
+        _kind, text = _content(callback)
+        return SentEcho(
+            provider=PROVIDER,
+            event_type=event_type,
+            instance_id=callback.instance_id,
+            message_id=callback.message_id,
+            recipient=sender,
+            text=text,
+        )
     if skip_reason == PHONE_REPLY_REASON and sender is not None:
         _kind, text = _content(callback)
         return IgnoredCallback(
@@ -87,7 +99,7 @@ def _skip_reason(callback: ZApiReceivedCallback) -> str | None:
     if callback.from_me:
         # Our own sends echo back flagged fromApi; anything else may be an SDR typing on the
         # company phone, which the worker checks against our sends (a takeover if not ours).
-        return "from_me" if callback.from_api else PHONE_REPLY_REASON
+        return OWN_ECHO_REASON if callback.from_api else PHONE_REPLY_REASON
     if callback.is_group or phone.endswith(("-group", "@g.us")):
         return "group"
     if callback.is_newsletter or phone.endswith("@newsletter"):
@@ -137,16 +149,27 @@ def _classify_status(body: dict[str, Any], event_type: str) -> Classified:
     except ValidationError:
         return _ignored(body, event_type, "invalid_status_callback")
     ids = [*(callback.ids or []), *(i for i in (callback.id, callback.message_id) if i)]
-    status = callback.status or ("ACCEPTED" if event_type.lower() == "deliverycallback" else "")
+    is_delivery = event_type.lower() == "deliverycallback"
+    status = callback.status or ("ACCEPTED" if is_delivery else "")
     if not ids or not status:
         return _ignored(body, event_type, "status_without_ids")
+    unique_ids = tuple(dict.fromkeys(ids))
     return DeliveryUpdate(
         provider=PROVIDER,
         event_type=event_type,
-        provider_message_ids=tuple(dict.fromkeys(ids)),
+        provider_message_ids=unique_ids,
         status=status.upper(),
         instance_id=callback.instance_id,
+        # "Ao enviar": one message of this instance went out to `phone`.
+        sent_to=_address(callback.phone) if is_delivery and len(unique_ids) == 1 else None,
     )
+
+
+def _address(phone: str | None) -> WhatsAppAddress | None:
+    try:
+        return parse_whatsapp_id(phone) if phone else None
+    except InvalidWhatsAppId:
+        return None
 
 
 def _ignored(

@@ -1,6 +1,12 @@
 """Z-API outbound client: send-text and read-message (contracts/zapi.md §1).
 
 The instance id and token travel in the URL path, the account token in `Client-Token`.
+
+Z-API takes no idempotency key, so a send is retried inside the call only when the request
+surely never reached Z-API (no connection, no pool slot, a 429). Anything after the request was
+written (a read timeout, a dropped connection, a 5xx, a 200 without a message id) may mean the
+message is already on its way: it raises `ZApiOutcomeUnknown` at once and the outbound service
+decides from Z-API's callbacks. `read-message` is idempotent and keeps retrying either way.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from tenacity import (
 )
 
 from seleto_agent.integrations.http_retry import RetryAfterWait, retry_after_seconds
-from seleto_agent.integrations.whatsapp import SentMessage, WhatsAppError
+from seleto_agent.integrations.whatsapp import SentMessage, WhatsAppError, WhatsAppOutcomeUnknown
 from seleto_agent.integrations.zapi.schemas import ZApiSendResponse
 
 
@@ -26,13 +32,18 @@ class ZApiError(WhatsAppError):
 
 
 class ZApiUnavailable(ZApiError):
-    """5xx, 429 or a network failure: worth retrying (after `retry_after` seconds if given)."""
+    """429, or no connection could be made: the request did not reach Z-API, worth retrying
+    (after `retry_after` seconds if given)."""
 
     def __init__(
         self, message: str, *, status_code: int | None = None, retry_after: float | None = None
     ) -> None:
         super().__init__(message, status_code=status_code)
         self.retry_after = retry_after
+
+
+class ZApiOutcomeUnknown(ZApiError, WhatsAppOutcomeUnknown):
+    """The request was written and no usable answer came back: Z-API may have the message."""
 
 
 class ZApiNotConnected(ZApiError):
@@ -53,6 +64,8 @@ class ZApiRejected(ZApiError):
 
 # Quick in-call retries ride out a blip; longer outages are the worker's backoff's job.
 _IN_CALL_ATTEMPTS = 3
+# Failures before any byte of the request left: Z-API cannot have acted on it.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class ZApiClient:
@@ -74,22 +87,29 @@ class ZApiClient:
         self._wait = RetryAfterWait(initial=0.2, maximum=retry_wait_max_seconds)
 
     async def send_text(self, *, to: str, text: str) -> SentMessage:
-        body = await self._post("send-text", {"phone": to, "message": text})
+        body = await self._post("send-text", {"phone": to, "message": text}, idempotent=False)
         parsed = ZApiSendResponse.model_validate(body)
-        return SentMessage(provider_message_id=parsed.message_id, provider_zaap_id=parsed.zaap_id)
+        message_id = parsed.message_id or parsed.id
+        if not message_id:
+            # A 2xx that names no message proves nothing was sent, nor that it was not.
+            raise ZApiOutcomeUnknown("send-text: answer without a message id", status_code=200)
+        return SentMessage(provider_message_id=message_id, provider_zaap_id=parsed.zaap_id)
 
     async def mark_read(self, *, to: str, message_id: str) -> None:
-        await self._post("read-message", {"phone": to, "messageId": message_id})
+        await self._post("read-message", {"phone": to, "messageId": message_id}, idempotent=True)
 
     async def status(self) -> dict[str, Any]:
         response = await self._http.get(f"{self._root}/status", headers=self._headers)
         return _checked(response)
 
-    async def _post(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _post(
+        self, method: str, payload: dict[str, Any], *, idempotent: bool
+    ) -> dict[str, Any]:
+        retryable = (ZApiUnavailable, ZApiOutcomeUnknown) if idempotent else (ZApiUnavailable,)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(_IN_CALL_ATTEMPTS),
             wait=self._wait,
-            retry=retry_if_exception(lambda exc: isinstance(exc, ZApiUnavailable)),
+            retry=retry_if_exception(lambda exc: isinstance(exc, retryable)),
             reraise=True,
         )
         async for attempt in retrying:
@@ -98,8 +118,10 @@ class ZApiClient:
                     response = await self._http.post(
                         f"{self._root}/{method}", json=payload, headers=self._headers
                     )
-                except httpx.HTTPError as exc:
+                except _NOT_SENT as exc:
                     raise ZApiUnavailable(f"{method}: {type(exc).__name__}") from exc
+                except httpx.HTTPError as exc:
+                    raise ZApiOutcomeUnknown(f"{method}: {type(exc).__name__}") from exc
                 return _checked(response)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -112,10 +134,13 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
     if 200 <= status < 300:
         body = response.json()
         return body if isinstance(body, dict) else {}
-    if status == 429 or status >= 500:
+    if status == 429:
         raise ZApiUnavailable(
             f"HTTP {status}: {error}", status_code=status, retry_after=retry_after_seconds(response)
         )
+    if status >= 500:
+        # Z-API documents no 5xx; a proxy's 502 or a crash after the send look the same.
+        raise ZApiOutcomeUnknown(f"HTTP {status}: {error}", status_code=status)
     lowered = error.lower()
     if "not connected" in lowered or "restore the session" in lowered:
         raise ZApiNotConnected(error, status_code=status)

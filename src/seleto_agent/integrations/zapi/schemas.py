@@ -63,3 +63,5 @@ class ZApiStatusCallback(_Lenient):
     ids: list[str] | None = None
     id: str | None = None
     message_id: str | None = Field(default=None, alias="messageId")
+    # The chat the message went to.
+    phone: str | None = None
