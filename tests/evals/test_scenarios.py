@@ -41,6 +41,6 @@ async def test_scenario_meets_its_expectations(
         f"{check.name}: expected {check.expected}, got {check.got}"
         for check in score.deciding_failures()
     ]
-    assert failures == []
+    assert not failures, "checks that failed:\n" + "\n".join(failures)
     assert len(run.turns) == len(scenario.turns)
     assert run.model_calls == scenario.scripted_calls(parallel=parallel_tools)
