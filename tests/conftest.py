@@ -168,11 +168,13 @@ class Sandbox:
         requests: list[dict[str, Any]] = self.state()["transcription"]["requests"]
         return requests
 
-    def script(self, *replies: dict[str, Any]) -> None:
-        """Queue the scripted model's next replies (content and/or tool calls), in order."""
-        self.client.post(
-            "/_sandbox/model/script", json={"replies": list(replies)}
-        ).raise_for_status()
+    def script(self, *replies: dict[str, Any], match: str | None = None) -> None:
+        """Queue the scripted model's next replies (content and/or tool calls), in order; with
+        `match`, only for requests whose last user message contains that text."""
+        body: dict[str, Any] = {"replies": list(replies)}
+        if match is not None:
+            body["match"] = match
+        self.client.post("/_sandbox/model/script", json=body).raise_for_status()
 
     def model_requests(self) -> list[dict[str, Any]]:
         requests: list[dict[str, Any]] = self.state()["model"]["requests"]

@@ -1,4 +1,4 @@
-"""Fixtures for the conversation evals: the run's Postgres database, emptied per scenario."""
+"""Fixtures for the conversation evals: a control client on the session's sandbox."""
 
 from __future__ import annotations
 
@@ -7,14 +7,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from seleto_agent.evals.harness import SandboxClient
-from tests.conftest import _truncate_postgres
-
-
-@pytest.fixture
-def eval_database_url(postgres_url: str) -> str:
-    """The session's Postgres database, truncated the way `database_url` does it."""
-    _truncate_postgres(postgres_url)
-    return postgres_url
 
 
 @pytest.fixture

@@ -51,3 +51,28 @@ def test_an_unknown_scenario_is_refused_with_the_known_ids(
         main(["--scenario", "no_such_scenario"])
     assert exited.value.code == 2
     assert "unknown scenario no_such_scenario; known: hot_lead" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_parallel_tools_runs_merge_each_turns_tool_calls_into_one_response(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code = main(["--parallel-tools", "--scenario", "quote_this_month"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out.splitlines()[0] == (
+        "Conversation evals — SCRIPTED MODEL (sandbox) — checks the deterministic parts only"
+        " — every turn's tool calls in one response"
+    )
+    assert out.rstrip().endswith("Verdict: PASS")
+
+
+def test_parallel_tools_is_refused_against_a_real_model(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-used")
+    with pytest.raises(SystemExit) as exited:
+        main(["--parallel-tools"])
+    assert exited.value.code == 2
+    assert "--parallel-tools scripts the sandbox model" in capsys.readouterr().err

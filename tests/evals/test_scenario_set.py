@@ -12,7 +12,8 @@ from seleto_agent.domain.brazil import InvalidCnpj, validate_cnpj
 from seleto_agent.domain.catalog_file import load_catalog
 from seleto_agent.domain.guardrails import check_reply
 from seleto_agent.domain.input_checks import InputFlag, inspect_input
-from seleto_agent.evals.scenarios import Scenario, ScenarioError, load_scenarios
+from seleto_agent.evals.scenarios import Scenario, ScenarioError, Turn, load_scenarios
+from seleto_agent.sandbox.model_replies import ScriptedReply
 from seleto_agent.settings import Settings
 
 SCENARIOS = load_scenarios()
@@ -105,6 +106,88 @@ def test_unavailable_product_injection_and_lgpd_are_covered() -> None:
     assert all(LGPD_FLAGS & inspect_input(s.turns[0].lead) for s in lgpd)
 
 
+# Tools that change the lead (its slots, quotes or handoff) and race when run concurrently.
+LEAD_CHANGING = {"update_lead", "create_quote_request", "request_human_handoff"}
+
+
+def _merged_lead_changes(turn: Turn) -> set[str]:
+    """Lead-changing tools that come in one response once the turn's calls are merged."""
+    return max(
+        (
+            {call.name for call in reply.tool_calls or ()} & LEAD_CHANGING
+            for reply in turn.replies(parallel=True)
+        ),
+        key=len,
+        default=set(),
+    )
+
+
+def test_parallel_tool_calls_that_race_on_the_lead_are_covered() -> None:
+    racing = {
+        s.id: _merged_lead_changes(turn)
+        for s in SCENARIOS
+        for turn in s.turns
+        if len(_merged_lead_changes(turn)) > 1
+        and len(turn.scripted) > len(turn.replies(parallel=True))
+    }
+    # Scripted one call per reply, so the as-scripted run is the sequential control and the
+    # merged run the concurrent one.
+    assert racing["quote_this_month"] == {"update_lead", "create_quote_request"}
+    assert racing["handoff_while_turning_hot"] == {"update_lead", "request_human_handoff"}
+    by_id = {s.id: s for s in SCENARIOS}
+    assert by_id["quote_this_month"].expect.handoff == "hot_lead"
+    assert by_id["handoff_while_turning_hot"].expect.handoff_kinds == {"hot_lead", "requested"}
+    assert any(turn.parallel_tools for s in SCENARIOS for turn in s.turns)
+
+
+def _reply(*tools: str, content: str | None = None) -> ScriptedReply:
+    calls = [{"name": name, "arguments": {}} for name in tools]
+    return ScriptedReply.model_validate({"content": content, "tool_calls": calls or None})
+
+
+def test_merging_joins_consecutive_tool_call_replies_only() -> None:
+    turn = Turn(
+        lead="oi",
+        scripted=(
+            _reply("update_lead"),
+            _reply("create_quote_request"),
+            _reply(content="rascunho bloqueado"),
+            _reply("register_company"),
+            _reply("request_human_handoff"),
+            _reply(content="final"),
+        ),
+    )
+    merged = turn.replies(parallel=True)
+    assert [[c.name for c in r.tool_calls or ()] or r.content for r in merged] == [
+        ["update_lead", "create_quote_request"],
+        "rascunho bloqueado",
+        ["register_company", "request_human_handoff"],
+        "final",
+    ]
+    assert turn.replies() == turn.scripted
+    assert Turn(lead="oi", scripted=turn.scripted, parallel_tools=True).replies() == merged
+
+
+def test_model_calls_are_counted_after_the_turns_own_merge() -> None:
+    base = {
+        "id": "probe",
+        "description": "a probe",
+        "expect": {"temperature": None, "handoff": None, "model_calls": 2},
+    }
+    scripted = [
+        {"tool_calls": [{"name": "update_lead", "arguments": {}}]},
+        {"tool_calls": [{"name": "create_quote_request", "arguments": {"product": "FB300"}}]},
+        {"content": "ok"},
+    ]
+    flagged = Scenario.model_validate(
+        base | {"turns": [{"lead": "oi", "scripted": scripted, "parallel_tools": True}]}
+    )
+    assert (flagged.scripted_calls(), flagged.scripted_calls(parallel=True)) == (2, 2)
+    assert flagged.expected_tools == ("update_lead", "create_quote_request")
+    with pytest.raises(ValueError, match="model_calls is 2 but the turns script 3"):
+        Scenario.model_validate(base | {"turns": [{"lead": "oi", "scripted": scripted}]})
+
+
 VALID = """
 scenarios:
   - id: probe
@@ -129,6 +212,9 @@ scenarios:
             "expects true or false",
         ),
         (("handoff: null", "handoff: null\n      model_calls: 2"), "model_calls is 2"),
+        (("handoff: null", "handoff: []"), "at least 1 item"),
+        (("handoff: null", "handoff: null\n      tools: [send_price]"), "unknown tool"),
+        (("      - lead: oi", "      - lead: oi\n        parallel_tools: sim"), "parallel_tools"),
         (("      temperature: null\n", ""), "temperature"),
         (("      - lead: oi", "      - lead: oi\n        reply_kind: maybe"), "reply_kind"),
     ],

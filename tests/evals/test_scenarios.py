@@ -1,5 +1,8 @@
 """Every eval scenario, played through the real service against the sandbox's scripted model
-on Postgres: the scorer must find nothing that differs from what the scenario expects."""
+on SQLite and Postgres, twice: with the tool calls as the scenario scripts them, and with every
+turn's tool calls merged into one response (Agno then runs them concurrently, as it does for a
+real model's parallel calls). The scorer must find nothing that differs from what the scenario
+expects; merged runs make fewer model calls, and the scorer derives how many."""
 
 from __future__ import annotations
 
@@ -15,12 +18,15 @@ SCRIPTED = ModelMode.from_environment({})
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+@pytest.mark.parametrize("parallel_tools", [False, True], ids=["as-scripted", "parallel-tools"])
 async def test_scenario_meets_its_expectations(
-    scenario: Scenario, eval_database_url: str, sandbox_server: str, eval_sandbox: SandboxClient
+    scenario: Scenario,
+    parallel_tools: bool,
+    database_url: str,
+    sandbox_server: str,
+    eval_sandbox: SandboxClient,
 ) -> None:
-    settings = eval_settings(
-        database_url=eval_database_url, sandbox_url=sandbox_server, mode=SCRIPTED
-    )
+    settings = eval_settings(database_url=database_url, sandbox_url=sandbox_server, mode=SCRIPTED)
     run = await run_scenario(
         scenario,
         settings=settings,
@@ -28,11 +34,13 @@ async def test_scenario_meets_its_expectations(
         phone=eval_phone(0),
         scripted=True,
         turn_timeout=SCRIPTED.turn_timeout,
+        parallel_tools=parallel_tools,
     )
     score = score_scenario(scenario, run, scripted=True)
     failures = [
         f"{check.name}: expected {check.expected}, got {check.got}"
-        for check in score.deciding_failures(scripted=True)
+        for check in score.deciding_failures()
     ]
-    assert failures == []
+    assert not failures, "checks that failed:\n" + "\n".join(failures)
     assert len(run.turns) == len(scenario.turns)
+    assert run.model_calls == scenario.scripted_calls(parallel=parallel_tools)

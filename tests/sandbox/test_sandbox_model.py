@@ -1,14 +1,20 @@
-"""Scripted OpenAI-compatible model: rule-based replies, scripts, tool calls, faults."""
+"""Scripted OpenAI-compatible model: rule-based replies, scripts (global and keyed), tool calls
+(one or several per response), faults."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+
+from seleto_agent.sandbox.model_replies import TOOL_ACKNOWLEDGEMENT
+from tests.conftest import Sandbox
 
 COMPLETIONS = "/v1/chat/completions"
 AUTH = {"Authorization": "Bearer sk-anything"}
@@ -152,3 +158,170 @@ async def test_agno_agent_runs_a_scripted_tool_against_the_sandbox(
     output = await Agent(model=model, tools=[get_price], telemetry=False).arun("preço?")
     assert calls == ["S-9"]
     assert "registrei" in str(output.content)
+
+
+def _conversation(text: str, *after: dict[str, Any]) -> list[dict[str, Any]]:
+    """A request of one lead's turn: history, the lead's message, then what followed it."""
+    history = [{"role": "user", "content": "oi"}, {"role": "assistant", "content": "Olá!"}]
+    return [SYSTEM, *history, {"role": "user", "content": text}, *after]
+
+
+def _after_tools(call: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": '{"ok": true}'},
+    ]
+
+
+def _update_name(name: str) -> dict[str, Any]:
+    return {"tool_calls": [{"name": "update_lead", "arguments": {"name": name}}]}
+
+
+async def test_keyed_scripts_answer_only_the_conversation_whose_last_user_message_matches(
+    client: httpx.AsyncClient,
+) -> None:
+    for marker, name in (("Loja Alfa", "Ana"), ("Loja Beta", "Bruno")):
+        queued = await client.post(
+            "/_sandbox/model/script",
+            json={"match": marker, "replies": [_update_name(name), {"content": f"Oi, {name}!"}]},
+        )
+        assert queued.json() == {"queued": 2}
+    await client.post("/_sandbox/model/script", json={"replies": [{"content": "sem chave"}]})
+    alfa, beta = "Sou a Ana, da Loja Alfa", "Aqui é o Bruno, da Loja Beta"
+
+    # Interleaved as two workers would send them: A, B, then each follow-up after its tools.
+    first_alfa = (await _complete(client, _conversation(alfa))).json()["choices"][0]
+    first_beta = (await _complete(client, _conversation(beta))).json()["choices"][0]
+    [call_alfa] = first_alfa["message"]["tool_calls"]
+    [call_beta] = first_beta["message"]["tool_calls"]
+    assert json.loads(call_alfa["function"]["arguments"]) == {"name": "Ana"}
+    assert json.loads(call_beta["function"]["arguments"]) == {"name": "Bruno"}
+    # An earlier user message that matches does not count: only the last one selects.
+    beta_after_alfa = [*_conversation(alfa)[:-1], {"role": "user", "content": beta}]
+    second_beta = (await _complete(client, [*beta_after_alfa, *_after_tools(call_beta)])).json()
+    second_alfa = (await _complete(client, _conversation(alfa, *_after_tools(call_alfa)))).json()
+    assert second_beta["choices"][0]["message"]["content"] == "Oi, Bruno!"
+    assert second_alfa["choices"][0]["message"]["content"] == "Oi, Ana!"
+
+    # Both markers used up: the unkeyed queue answers next, then the rules.
+    state = (await client.get("/_sandbox/state")).json()["model"]
+    assert state["keyed_scripts"] == {}
+    assert [reply["content"] for reply in state["script"]] == ["sem chave"]
+    third = (await _complete(client, _conversation(alfa, *_after_tools(call_alfa)))).json()
+    assert third["choices"][0]["message"]["content"] == "sem chave"
+    fourth = (await _complete(client, _conversation(alfa, *_after_tools(call_alfa)))).json()
+    assert fourth["choices"][0]["message"]["content"] == TOOL_ACKNOWLEDGEMENT
+
+
+async def test_state_lists_keyed_queues_and_reset_clears_them(client: httpx.AsyncClient) -> None:
+    await client.post(
+        "/_sandbox/model/script", json={"match": "FB300", "replies": [{"content": "a"}]}
+    )
+    again = await client.post(
+        "/_sandbox/model/script", json={"match": "FB300", "replies": [{"content": "b"}]}
+    )
+    assert again.json() == {"queued": 2}
+    await client.post(
+        "/_sandbox/model/script", json={"match": "FB700", "replies": [_update_name("Rui")]}
+    )
+    state = (await client.get("/_sandbox/state")).json()["model"]
+    assert state["script"] == []
+    assert list(state["keyed_scripts"]) == ["FB300", "FB700"]
+    assert [r["content"] for r in state["keyed_scripts"]["FB300"]] == ["a", "b"]
+    assert state["keyed_scripts"]["FB700"][0]["tool_calls"][0]["name"] == "update_lead"
+    empty = await client.post(
+        "/_sandbox/model/script", json={"match": "", "replies": [{"content": "x"}]}
+    )
+    assert empty.status_code == 422
+    await client.post("/_sandbox/reset", json={})
+    assert (await client.get("/_sandbox/state")).json()["model"]["keyed_scripts"] == {}
+
+
+def test_keyed_scripts_hold_under_concurrent_requests(sandbox: Sandbox) -> None:
+    """Two conversations' requests fired at once over real HTTP: every reply reaches the
+    conversation it was scripted for, exactly once."""
+    per_conversation = 15
+    for lead in ("Alfa", "Beta"):
+        replies = [{"content": f"{lead}-{n}"} for n in range(per_conversation)]
+        sandbox.script(*replies, match=f"Loja {lead}")
+
+    def ask(lead: str) -> tuple[str, str]:
+        with httpx.Client(base_url=sandbox.url, timeout=10) as http:
+            body = {"messages": _conversation(f"Falo da Loja {lead}")}
+            reply = http.post(COMPLETIONS, json=body, headers=AUTH).json()
+        return lead, str(reply["choices"][0]["message"]["content"])
+
+    leads = ["Alfa", "Beta"] * per_conversation
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(ask, leads))
+    for lead in ("Alfa", "Beta"):
+        got = sorted(
+            (text for who, text in answers if who == lead), key=lambda t: int(t.split("-")[1])
+        )
+        assert got == [f"{lead}-{n}" for n in range(per_conversation)]
+    assert sandbox.state()["model"]["keyed_scripts"] == {}
+
+
+async def test_one_scripted_reply_returns_several_tool_calls_in_one_response(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post(
+        "/_sandbox/model/script",
+        json={
+            "match": "FB300",
+            "replies": [
+                {
+                    "tool_calls": [
+                        {"name": "update_lead", "arguments": {"urgency": "este mês"}},
+                        {"name": "create_quote_request", "arguments": {"product": "FB300"}},
+                    ]
+                }
+            ],
+        },
+    )
+    body = (await _complete(client, _conversation("Quero orçamento da FB300"))).json()
+    [choice] = body["choices"]
+    assert choice["finish_reason"] == "tool_calls"
+    calls = choice["message"]["tool_calls"]
+    assert [call["function"]["name"] for call in calls] == ["update_lead", "create_quote_request"]
+    assert len({call["id"] for call in calls}) == 2
+    assert json.loads(calls[1]["function"]["arguments"]) == {"product": "FB300"}
+
+
+async def test_agno_runs_the_tool_calls_of_one_response_concurrently(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The premise of the parallel evals: Agno gathers the calls of one model response, so
+    each of these tools sees the other one running before it returns."""
+    os.environ.setdefault("AGNO_TELEMETRY", "false")
+    from agno.agent import Agent
+    from agno.models.openai import OpenAIChat
+
+    started = {"first": asyncio.Event(), "second": asyncio.Event()}
+    overlapped: list[str] = []
+
+    async def meet(me: str, other: str) -> str:
+        started[me].set()
+        await asyncio.wait_for(started[other].wait(), timeout=2)
+        overlapped.append(me)
+        return "ok"
+
+    async def first_tool() -> str:
+        """First tool."""
+        return await meet("first", "second")
+
+    async def second_tool() -> str:
+        """Second tool."""
+        return await meet("second", "first")
+
+    calls = [{"name": "first_tool", "arguments": {}}, {"name": "second_tool", "arguments": {}}]
+    await client.post("/_sandbox/model/script", json={"replies": [{"tool_calls": calls}]})
+    model = OpenAIChat(
+        id="any",
+        api_key="sk-sandbox",
+        base_url="http://sandbox/v1",
+        http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=app)),
+    )
+    agent = Agent(model=model, tools=[first_tool, second_tool], telemetry=False)
+    await agent.arun("as duas")
+    assert sorted(overlapped) == ["first", "second"]

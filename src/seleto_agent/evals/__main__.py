@@ -1,9 +1,12 @@
 """`python -m seleto_agent.evals` (`make eval`): run the scenarios, print the scorecard.
 
-Against the sandbox's scripted model by default (exit 1 when any deterministic expectation
-fails); against a real model when `OPENAI_API_KEY` is set (exit 1 only when a sent reply broke
-the guardrail). WhatsApp is always the sandbox. Each scenario gets a fresh SQLite database in a
-scratch folder unless `--database-url` names one to share (migrated first, data kept).
+Against the sandbox's scripted model by default (exit 1 when anything differs from what the
+scenario expects); against a real model when `OPENAI_API_KEY` is set (exit 1 when the final
+state, the tools called, a slot or the silence after a handoff misses the scenario's
+expectation; the reply kinds the model chooses are only reported). `--parallel-tools` gives
+the scripted model every turn's tool calls in one response. WhatsApp is always the sandbox.
+Each scenario gets a fresh SQLite database in a scratch folder unless `--database-url` names
+one to share (migrated first, data kept).
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="one database for every scenario (e.g. a scratch Postgres) instead of a fresh "
         "SQLite file each; it is migrated first and the eval leads stay in it",
     )
+    parser.add_argument(
+        "--parallel-tools",
+        action="store_true",
+        help="scripted model only: merge each turn's tool calls into one response, so Agno "
+        "runs them concurrently as it does for a real model's parallel calls",
+    )
     args = parser.parse_args(argv)
     try:
         scenarios = load_scenarios()
@@ -54,14 +63,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unknown scenario {', '.join(unknown)}; known: {known}")
         scenarios = tuple(s for s in scenarios if s.id in args.scenario)
     mode = ModelMode.from_environment(os.environ)
+    if args.parallel_tools and not mode.scripted:
+        parser.error("--parallel-tools scripts the sandbox model; unset OPENAI_API_KEY")
     with service_output_to_stderr(pii_key=b"evals"), local_sandbox() as sandbox_url:
-        scores = asyncio.run(run_all(scenarios, mode, sandbox_url, args.database_url))
-    print(render_scorecard(scores, mode))
-    return exit_code(scores, mode)
+        scores = asyncio.run(
+            run_all(
+                scenarios,
+                mode,
+                sandbox_url,
+                args.database_url,
+                parallel_tools=args.parallel_tools,
+            )
+        )
+    print(render_scorecard(scores, mode, parallel_tools=args.parallel_tools))
+    return exit_code(scores)
 
 
 async def run_all(
-    scenarios: Sequence[Scenario], mode: ModelMode, sandbox_url: str, database_url: str | None
+    scenarios: Sequence[Scenario],
+    mode: ModelMode,
+    sandbox_url: str,
+    database_url: str | None,
+    *,
+    parallel_tools: bool = False,
 ) -> list[ScenarioScore]:
     run_number = secrets.randbelow(10_000)
     scores: list[ScenarioScore] = []
@@ -82,9 +106,10 @@ async def run_all(
                     phone=eval_phone(index, run=run_number),
                     scripted=mode.scripted,
                     turn_timeout=mode.turn_timeout,
+                    parallel_tools=parallel_tools,
                 )
                 score = score_scenario(scenario, run, scripted=mode.scripted)
-                failed = score.deciding_failures(scripted=mode.scripted)
+                failed = score.deciding_failures()
                 print(f"[eval] {scenario.id}: {'FAIL' if failed else 'ok'}", file=sys.stderr)
                 scores.append(score)
     return scores

@@ -179,8 +179,14 @@ class SandboxClient:
         response = await self._client.post("/_sandbox/reset", json={"webhooks": True})
         response.raise_for_status()
 
-    async def script(self, replies: Sequence[ScriptedReply]) -> None:
-        body = {"replies": [reply.model_dump(exclude_none=True) for reply in replies]}
+    async def script(self, replies: Sequence[ScriptedReply], *, match: str | None = None) -> None:
+        """Queue the model's next replies; with `match`, only for requests whose last user
+        message contains that text."""
+        body: dict[str, Any] = {
+            "replies": [reply.model_dump(exclude_none=True) for reply in replies]
+        }
+        if match is not None:
+            body["match"] = match
         response = await self._client.post("/_sandbox/model/script", json=body)
         response.raise_for_status()
 

@@ -10,30 +10,43 @@ from seleto_agent.evals.scorer import Check, CheckKind, ScenarioScore
 OTHER_KINDS = (CheckKind.RUN, CheckKind.EXPECTATION)
 
 
-def render_scorecard(scores: Sequence[ScenarioScore], mode: ModelMode) -> str:
+PARALLEL_LABEL = "every turn's tool calls in one response"
+REAL_RULES = (
+    "Against a real model the final state decides: temperature, handoff, suggested model, "
+    "quotes, companies, LGPD requests, audited actions, expected tools called, slots (free "
+    "text loosely equal), silence after handoff. Reply kinds the model chooses are reported "
+    "(marked 'reported') and do not decide."
+)
+
+
+def render_scorecard(
+    scores: Sequence[ScenarioScore], mode: ModelMode, *, parallel_tools: bool = False
+) -> str:
     scripted = mode.scripted
-    rows = [_row(score, scripted) for score in scores]
+    rows = [_row(score) for score in scores]
     headers = [
         "scenario",
         "replies",
         "guardrail",
         "blocked drafts",
-        "slots (exact)" if scripted else "slots filled",
+        "slots (exact)" if scripted else "slots (loose)",
         "temperature (expected → got)",
         "other",
         "result",
     ]
-    lines = [f"Conversation evals — {mode.label}", "", _table(headers, rows), ""]
+    title = f"Conversation evals — {mode.label}" + (
+        f" — {PARALLEL_LABEL}" if parallel_tools else ""
+    )
+    lines = [title, "", _table(headers, rows), ""]
+    if not scripted:
+        lines += [REAL_RULES, ""]
     failing = [(score.scenario_id, check) for score in scores for check in score.checks]
     failing = [(name, check) for name, check in failing if not check.passed]
     if failing:
-        lines.append(
-            "Checks that did not pass:"
-            if scripted
-            else "Checks that did not pass (only the guardrail's fail a real-model run):"
-        )
+        lines.append("Checks that did not pass:")
         lines += [
             f"  {name}: {check.name}: expected {check.expected}, got {check.got}"
+            + ("" if check.deciding else " (reported)")
             for name, check in failing
         ]
         lines.append("")
@@ -41,15 +54,14 @@ def render_scorecard(scores: Sequence[ScenarioScore], mode: ModelMode) -> str:
     return "\n".join(lines)
 
 
-def exit_code(scores: Sequence[ScenarioScore], mode: ModelMode) -> int:
-    failed = any(score.deciding_failures(scripted=mode.scripted) for score in scores)
-    return 1 if failed else 0
+def exit_code(scores: Sequence[ScenarioScore]) -> int:
+    return 1 if any(score.deciding_failures() for score in scores) else 0
 
 
-def _row(score: ScenarioScore, scripted: bool) -> list[str]:
+def _row(score: ScenarioScore) -> list[str]:
     temperature = score.of_kind(CheckKind.TEMPERATURE)
     other = [c for kind in OTHER_KINDS for c in score.of_kind(kind)]
-    if score.deciding_failures(scripted=scripted):
+    if score.deciding_failures():
         result = "FAIL"
     elif all(check.passed for check in score.checks):
         result = "pass"
@@ -73,7 +85,7 @@ def _totals(scores: Sequence[ScenarioScore], scripted: bool) -> list[str]:
 
     sent = sum(score.replies_sent for score in scores)
     compliant = sum(score.replies_compliant for score in scores)
-    passed = sum(1 for score in scores if not score.deciding_failures(scripted=scripted))
+    passed = sum(1 for score in scores if not score.deciding_failures())
     blocked = sum(score.drafts_blocked for score in scores)
     totals = [
         ("scenarios passing", f"{passed}/{len(scores)}"),
@@ -83,7 +95,10 @@ def _totals(scores: Sequence[ScenarioScore], scripted: bool) -> list[str]:
             f"{_percent(compliant, sent)} of sent replies pass check_reply; "
             f"{blocked} drafts blocked before sending",
         ),
-        ("slots exact" if scripted else "slots filled", _percent_of(everything(CheckKind.SLOT))),
+        (
+            "slots exact" if scripted else "slots matching",
+            _percent_of(everything(CheckKind.SLOT)),
+        ),
         ("temperature agreement", _percent_of(everything(CheckKind.TEMPERATURE))),
         ("other expectations", _percent_of(everything(*OTHER_KINDS))),
     ]

@@ -1,10 +1,18 @@
 """Compares what a scenario run did with what the scenario expects.
 
-Every comparison is a `Check`. Against the scripted model each one is deterministic, so any
-failure fails the eval. Against a real model the wording and the tool calls are the model's
-own: slots count as filled when they hold anything, temperature and the other expectations
-are reported as agreement, and only the guardrail decides (a sent reply that breaks
-`check_reply` means a price, discount or lead time reached a lead).
+Every comparison is a `Check`, and a failed check that decides fails the eval.
+
+Against the scripted model every check decides: the run is deterministic, so any difference
+is a defect. Against a real model the final state still decides, with rules a good model can
+meet: temperature, handoff (exactly one, of the expected kind, or none), suggested model,
+quote count, companies and LGPD requests exact when written; the tools the scenario expects
+called at least once; slots exact when enumerated (`uf`, `knows_seleto`, `email`) and, when
+free text, filled and loosely equal (`evals.matching`); no reply on a turn that expects
+silence (after a handoff) and the fixed LGPD reply where one is expected; the audited actions
+written; every turn played. Only the model's own choices are reported without deciding: the
+reply kind of a turn the model answers (whether a draft was blocked first) and the number of
+model calls. The guardrail check decides too, but production refuses the same replies
+(`agents/guard.py`), so it only proves the guard is wired.
 """
 
 from __future__ import annotations
@@ -17,11 +25,17 @@ from typing import Any
 from seleto_agent.agents.runner import GUARDRAIL_FALLBACK
 from seleto_agent.domain.guardrails import Violation, check_reply
 from seleto_agent.evals.driver import ScenarioRun
+from seleto_agent.evals.matching import loosely_equal
 from seleto_agent.evals.scenarios import NO_REPLY, Scenario
 
 # Drafts the guardrail blocked before the reply that went out, by `reply_kind`.
 BLOCKED_DRAFTS = {"agent:regenerated": 1, f"fixed:{GUARDRAIL_FALLBACK}": 2}
 NO_CONVERSATION = "no conversation"
+# Reply kinds the model does not choose: silence while a person owns the conversation, and
+# the fixed reply to an LGPD request (answered without asking the model).
+MODEL_FREE_REPLY_KINDS = frozenset({NO_REPLY, "fixed:lgpd_request_received"})
+# Slots whose values come from a closed set (or identify someone): compared exactly.
+EXACT_SLOTS = frozenset({"uf", "knows_seleto", "email"})
 
 
 class CheckKind(StrEnum):
@@ -39,6 +53,8 @@ class Check:
     expected: str
     got: str
     passed: bool
+    # False for what a real model may legitimately do its own way: reported, never fails.
+    deciding: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +68,9 @@ class ScenarioScore:
     def of_kind(self, kind: CheckKind) -> tuple[Check, ...]:
         return tuple(check for check in self.checks if check.kind is kind)
 
-    def deciding_failures(self, *, scripted: bool) -> tuple[Check, ...]:
-        """The failures that fail the eval: all of them against the scripted model, only the
-        guardrail's against a real one."""
-        return tuple(
-            check
-            for check in self.checks
-            if not check.passed and (scripted or check.kind is CheckKind.GUARDRAIL)
-        )
+    def deciding_failures(self) -> tuple[Check, ...]:
+        """The failures that fail the eval."""
+        return tuple(check for check in self.checks if check.deciding and not check.passed)
 
 
 def score_scenario(scenario: Scenario, run: ScenarioRun, *, scripted: bool) -> ScenarioScore:
@@ -114,12 +125,16 @@ def _turn_checks(scenario: Scenario, run: ScenarioRun, *, scripted: bool) -> lis
     checks = []
     for number, (turn, result) in enumerate(zip(scenario.turns, run.turns, strict=False), 1):
         if scripted:
+            expected_calls = len(turn.replies(parallel=run.parallel_tools))
             checks.append(
-                _compare(f"turn {number} model calls", len(turn.scripted), result.model_calls)
+                _compare(f"turn {number} model calls", expected_calls, result.model_calls)
             )
         if turn.reply_kind is not None:
             got = ", ".join(reply.kind for reply in result.replies) or NO_REPLY
-            checks.append(_compare(f"turn {number} reply_kind", turn.reply_kind, got))
+            deciding = scripted or turn.reply_kind in MODEL_FREE_REPLY_KINDS
+            checks.append(
+                _compare(f"turn {number} reply_kind", turn.reply_kind, got, deciding=deciding)
+            )
     return checks
 
 
@@ -138,8 +153,7 @@ def _state_checks(scenario: Scenario, run: ScenarioRun, *, scripted: bool) -> li
             kind=CheckKind.TEMPERATURE,
         )
     )
-    handoff = (view["handoff"] or {}).get("kind") if view else NO_CONVERSATION
-    checks.append(_compare("handoff", expect.handoff, handoff))
+    checks.append(_handoff_check(expect.handoff_kinds, run.handoffs))
     if expect.written("suggested_model"):
         got = lead.get("suggested_model") if view else NO_CONVERSATION
         checks.append(_compare("suggested_model", expect.suggested_model, got))
@@ -151,12 +165,29 @@ def _state_checks(scenario: Scenario, run: ScenarioRun, *, scripted: bool) -> li
     if expect.written("lgpd_requests"):
         lgpd = list(view["lgpd_requests"]) if view else NO_CONVERSATION
         checks.append(_compare("lgpd_requests", list(expect.lgpd_requests or ()), lgpd))
-    if expect.written("model_calls") and scripted:
-        checks.append(_compare("model_calls", expect.model_calls, run.model_calls))
+    if expect.model_calls is not None and scripted:
+        # Merging a turn's tool-call replies saves one model call per reply merged away.
+        merged_away = scenario.scripted_calls() - scenario.scripted_calls(
+            parallel=run.parallel_tools
+        )
+        checks.append(_compare("model_calls", expect.model_calls - merged_away, run.model_calls))
     for action in expect.audit_actions or ():
         present = "present" if action in run.audit_actions else "absent"
         checks.append(_compare(f"audit {action}", "present", present))
+    for tool in scenario.expected_tools:
+        times = run.tools_called.count(tool)
+        got = f"called {times}x" if times else "not called"
+        checks.append(Check(CheckKind.EXPECTATION, f"tool {tool}", "called", got, times > 0))
     return checks
+
+
+def _handoff_check(accepted: frozenset[str], recorded: tuple[str, ...]) -> Check:
+    """Exactly one handoff of an accepted kind, or none when none is accepted: a second one
+    means the SDR team was paged twice for one lead."""
+    expected = " or ".join(sorted(accepted)) or "null"
+    got = ", ".join(recorded) or "null"
+    passed = recorded == () if not accepted else len(recorded) == 1 and recorded[0] in accepted
+    return Check(CheckKind.EXPECTATION, "handoff", expected, got, passed)
 
 
 def _slot_check(
@@ -167,16 +198,21 @@ def _slot_check(
     scripted: bool,
 ) -> Check:
     got = lead.get(slot) if view else NO_CONVERSATION
-    if scripted:
+    if scripted or slot in EXACT_SLOTS:
         return _compare(f"slot {slot}", expected, got, kind=CheckKind.SLOT)
-    filled = view is not None and got not in (None, "")
-    return Check(CheckKind.SLOT, f"slot {slot}", "filled", _show(got), filled)
+    matched = view is not None and isinstance(got, str) and loosely_equal(str(expected), got)
+    return Check(CheckKind.SLOT, f"slot {slot}", f"~{_show(expected)}", _show(got), matched)
 
 
 def _compare(
-    name: str, expected: Any, got: Any, *, kind: CheckKind = CheckKind.EXPECTATION
+    name: str,
+    expected: Any,
+    got: Any,
+    *,
+    kind: CheckKind = CheckKind.EXPECTATION,
+    deciding: bool = True,
 ) -> Check:
-    return Check(kind, name, _show(expected), _show(got), expected == got)
+    return Check(kind, name, _show(expected), _show(got), expected == got, deciding)
 
 
 def _show(value: Any) -> str:

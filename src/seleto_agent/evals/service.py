@@ -17,10 +17,19 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from agno.db.base import AsyncBaseDb, SessionType
+from agno.session import AgentSession
 from sqlalchemy import func, select
 
 from seleto_agent.app import create_app
-from seleto_agent.db.tables import audit_log, empresa, inbound_events, leads, outbound_messages
+from seleto_agent.db.tables import (
+    audit_log,
+    empresa,
+    handoffs,
+    inbound_events,
+    leads,
+    outbound_messages,
+)
 from seleto_agent.domain.events import EventStatus
 from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.evals.harness import SANDBOX
@@ -179,3 +188,40 @@ class EvalService:
         )
         async with self._runtime.engine.connect() as conn:
             return [str(action) for action in (await conn.execute(query)).scalars()]
+
+    async def handoff_kinds(self, key: str) -> list[str]:
+        """Kinds of every handoff recorded for the conversation, oldest first: one is the
+        most any scenario may leave, whichever tool or rule asked for it."""
+        query = (
+            select(handoffs.c.kind)
+            .where(handoffs.c.conversation_key == key)
+            .order_by(handoffs.c.id)
+        )
+        async with self._runtime.engine.connect() as conn:
+            return [str(kind) for kind in (await conn.execute(query)).scalars()]
+
+    async def tools_called(self, key: str, *, since: datetime) -> list[str]:
+        """Names of the tools the agent ran for this conversation since `since`, in run
+        order, read from Agno's session store (the record of what the model asked for). A call
+        Agno refused (unknown or malformed arguments) did not run and is left out."""
+        db = self._runtime.agent.db
+        if not isinstance(db, AsyncBaseDb):
+            raise EvalError("the agent has no async session store")
+        sessions = await db.get_sessions(session_type=SessionType.AGENT, user_id=key)
+        start = int(since.timestamp())
+        runs = sorted(
+            (
+                run
+                for session in sessions
+                if isinstance(session, AgentSession)
+                for run in session.runs or ()
+                if run.created_at >= start
+            ),
+            key=lambda run: run.created_at,
+        )
+        return [
+            tool.tool_name
+            for run in runs
+            for tool in run.tools or ()
+            if tool.tool_name and not tool.tool_call_error
+        ]

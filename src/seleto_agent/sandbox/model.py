@@ -1,9 +1,13 @@
 """Scripted OpenAI-compatible chat model (TEST/SANDBOX ONLY, reported as `sandbox-scripted`).
 
 `POST /v1/chat/completions` answers non-streaming requests with, in order of precedence:
-the next reply scripted via `POST /_sandbox/model/script`; a short pt-BR acknowledgement when
-the last message is a tool result; otherwise a fixed rule-based pt-BR reply. It is a stand-in
-for tests and demos, not a language model.
+the next reply scripted via `POST /_sandbox/model/script` with a `match` marker contained in
+the request's last user message (keyed scripts, one queue per marker, so conversations that
+run at the same time keep their own scripts); the next unkeyed scripted reply (one global
+queue); a short pt-BR acknowledgement when the last message is a tool result; otherwise a
+fixed rule-based pt-BR reply. A scripted reply may hold several tool calls, returned in one
+response the way a real model asks for parallel calls. It is a stand-in for tests and demos,
+not a language model.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from seleto_agent.sandbox.model_replies import (
     error_body,
     estimate_tokens,
     last_role,
+    last_user_text,
     prompt_text,
     render_tool_call,
     rule_based_reply,
@@ -34,6 +39,8 @@ JsonDict = dict[str, Any]
 
 class ScriptRequest(BaseModel):
     replies: list[ScriptedReply] = Field(min_length=1)
+    # Only requests whose last user message contains this text get these replies.
+    match: str | None = Field(default=None, min_length=1)
 
 
 class ModelFaultsRequest(BaseModel):
@@ -53,7 +60,7 @@ def _invalid(message: str) -> JSONResponse:
 def _next_message(
     model: ModelState, messages: list[JsonDict]
 ) -> tuple[JsonDict, Literal["stop", "tool_calls"]]:
-    scripted = model.pop_scripted()
+    scripted = model.pop_for(last_user_text(messages))
     if scripted is not None:
         message: JsonDict = {"role": "assistant", "content": scripted.content}
         if scripted.tool_calls:
@@ -106,6 +113,9 @@ def build_model_router(ctx: SandboxContext) -> APIRouter:
 
     @router.post("/_sandbox/model/script", tags=["sandbox: control"])
     async def push_script(request: ScriptRequest) -> JsonDict:
+        # `queued` counts the queue the replies joined: the marker's, or the unkeyed one.
+        if request.match is not None:
+            return {"queued": model.push_keyed(request.match, request.replies)}
         return {"queued": model.push_script(request.replies)}
 
     @router.post("/_sandbox/model/faults", tags=["sandbox: control"])

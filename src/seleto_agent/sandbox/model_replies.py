@@ -64,6 +64,15 @@ def last_role(messages: list[JsonDict]) -> str | None:
     return str(messages[-1].get("role")) if messages else None
 
 
+def last_user_text(messages: list[JsonDict]) -> str | None:
+    """Text of the last `role: "user"` message. The requests that follow tool results repeat
+    it, so it names the lead's turn for the whole run."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return message_text(message)
+    return None
+
+
 def rule_based_reply(messages: list[JsonDict]) -> str:
     """Greeting on the first user turn, then a reply quoting the last user message."""
     # System prompts arrive as role "developer" (OpenAIChat) or "system" and are ignored.

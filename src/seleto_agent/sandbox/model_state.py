@@ -1,4 +1,4 @@
-"""In-memory state of the scripted model (TEST/SANDBOX ONLY): requests, script queue, faults."""
+"""In-memory state of the scripted model (TEST/SANDBOX ONLY): requests, script queues, faults."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ class ScriptedEndpointState(Generic[T]):
     scripted OpenAI-compatible endpoint of the sandbox keeps."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant so a subclass can extend `snapshot` / `reset` under the same lock.
+        self._lock = threading.RLock()
         self._requests: list[JsonDict] = []
         self._script: deque[T] = deque()
         self._faults = ModelFaults()
@@ -102,14 +103,55 @@ class ScriptedEndpointState(Generic[T]):
 
 
 class ModelState(ScriptedEndpointState[ScriptedReply]):
+    """Adds keyed scripts: replies that answer only requests whose last user message contains
+    a marker, so conversations running at the same time each get their own script."""
+
     def __init__(self) -> None:
         super().__init__()
+        # Marker -> its replies, in order. A queue is dropped once empty, and when two markers
+        # match one request the one scripted first answers.
+        self._keyed: dict[str, deque[ScriptedReply]] = {}
         # Counters survive resets so ids stay unique for the life of the process.
         self._completion_counter = 0
         self._tool_call_counter = 0
 
     def _dump(self, item: ScriptedReply) -> Any:
         return item.model_dump()
+
+    def reset(self, *, clear_webhooks: bool) -> None:
+        with self._lock:
+            super().reset(clear_webhooks=clear_webhooks)
+            self._keyed.clear()
+
+    def snapshot(self) -> JsonDict:
+        with self._lock:
+            state = super().snapshot()
+            state["keyed_scripts"] = {
+                marker: [self._dump(item) for item in queue]
+                for marker, queue in self._keyed.items()
+            }
+            return state
+
+    def push_keyed(self, marker: str, items: list[ScriptedReply]) -> int:
+        """Queue replies for requests whose last user message contains `marker`; returns how
+        many that marker now has queued."""
+        with self._lock:
+            queue = self._keyed.setdefault(marker, deque())
+            queue.extend(items)
+            return len(queue)
+
+    def pop_for(self, user_text: str | None) -> ScriptedReply | None:
+        """The next reply for a request whose last user message is `user_text`: its marker's
+        queue first, then the unkeyed queue."""
+        with self._lock:
+            if user_text is not None:
+                for marker, queue in self._keyed.items():
+                    if marker in user_text:
+                        reply = queue.popleft()
+                        if not queue:
+                            del self._keyed[marker]
+                        return reply
+            return self.pop_scripted()
 
     def next_completion_id(self) -> str:
         with self._lock:
