@@ -168,10 +168,13 @@ class Sandbox:
         requests: list[dict[str, Any]] = self.state()["transcription"]["requests"]
         return requests
 
-    def script(self, *replies: dict[str, Any], match: str | None = None) -> None:
+    def script(
+        self, *replies: dict[str, Any], match: str | None = None, repeat: bool = False
+    ) -> None:
         """Queue the scripted model's next replies (content and/or tool calls), in order; with
-        `match`, only for requests whose last user message contains that text."""
-        body: dict[str, Any] = {"replies": list(replies)}
+        `match`, only for requests whose last user message contains that text; with `repeat`,
+        every run of that turn gets them again, by step."""
+        body: dict[str, Any] = {"replies": list(replies), "repeat": repeat}
         if match is not None:
             body["match"] = match
         self.client.post("/_sandbox/model/script", json=body).raise_for_status()

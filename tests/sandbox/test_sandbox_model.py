@@ -213,6 +213,40 @@ async def test_keyed_scripts_answer_only_the_conversation_whose_last_user_messag
     assert fourth["choices"][0]["message"]["content"] == TOOL_ACKNOWLEDGEMENT
 
 
+async def test_a_repeating_script_answers_a_retried_run_the_same_way(
+    client: httpx.AsyncClient,
+) -> None:
+    queued = await client.post(
+        "/_sandbox/model/script",
+        json={
+            "match": "Loja Gama",
+            "repeat": True,
+            "replies": [_update_name("Gil"), {"content": "Oi, Gil!"}],
+        },
+    )
+    assert queued.json() == {"queued": 2}
+    text = "Aqui é o Gil, da Loja Gama"
+    for _run in range(2):  # a run, then the same turn retried after a crash
+        first = (await _complete(client, _conversation(text))).json()["choices"][0]
+        [call] = first["message"]["tool_calls"]
+        assert json.loads(call["function"]["arguments"]) == {"name": "Gil"}
+        second = (await _complete(client, _conversation(text, *_after_tools(call)))).json()
+        assert second["choices"][0]["message"]["content"] == "Oi, Gil!"
+    # Past its last step the run falls back to the rules.
+    call = first["message"]["tool_calls"][0]
+    third = await _complete(
+        client,
+        _conversation(text, *_after_tools(call), *_after_tools({**call, "id": "call_x"})),
+    )
+    assert third.json()["choices"][0]["message"]["content"] == TOOL_ACKNOWLEDGEMENT
+    state = (await client.get("/_sandbox/state")).json()["model"]
+    assert list(state["repeating_scripts"]) == ["Loja Gama"]
+    unkeyed = await client.post(
+        "/_sandbox/model/script", json={"repeat": True, "replies": [{"content": "x"}]}
+    )
+    assert unkeyed.status_code == 400
+
+
 async def test_state_lists_keyed_queues_and_reset_clears_them(client: httpx.AsyncClient) -> None:
     await client.post(
         "/_sandbox/model/script", json={"match": "FB300", "replies": [{"content": "a"}]}

@@ -31,6 +31,7 @@ from seleto_agent.sandbox.model_replies import (
     prompt_text,
     render_tool_call,
     rule_based_reply,
+    step_in_run,
 )
 from seleto_agent.sandbox.model_state import ModelState
 
@@ -41,6 +42,9 @@ class ScriptRequest(BaseModel):
     replies: list[ScriptedReply] = Field(min_length=1)
     # Only requests whose last user message contains this text get these replies.
     match: str | None = Field(default=None, min_length=1)
+    # With `match`: keep the replies and answer every run of that turn with them, by step (a
+    # run retried after a worker crash gets the same tool calls and text again).
+    repeat: bool = False
 
 
 class ModelFaultsRequest(BaseModel):
@@ -60,7 +64,7 @@ def _invalid(message: str) -> JSONResponse:
 def _next_message(
     model: ModelState, messages: list[JsonDict]
 ) -> tuple[JsonDict, Literal["stop", "tool_calls"]]:
-    scripted = model.pop_for(last_user_text(messages))
+    scripted = model.pop_for(last_user_text(messages), step=step_in_run(messages))
     if scripted is not None:
         message: JsonDict = {"role": "assistant", "content": scripted.content}
         if scripted.tool_calls:
@@ -111,9 +115,13 @@ def build_model_router(ctx: SandboxContext) -> APIRouter:
             )
         )
 
-    @router.post("/_sandbox/model/script", tags=["sandbox: control"])
-    async def push_script(request: ScriptRequest) -> JsonDict:
+    @router.post("/_sandbox/model/script", tags=["sandbox: control"], response_model=None)
+    async def push_script(request: ScriptRequest) -> JsonDict | JSONResponse:
         # `queued` counts the queue the replies joined: the marker's, or the unkeyed one.
+        if request.repeat:
+            if request.match is None:
+                return _invalid("`repeat` needs a `match` marker")
+            return {"queued": model.set_repeating(request.match, request.replies)}
         if request.match is not None:
             return {"queued": model.push_keyed(request.match, request.replies)}
         return {"queued": model.push_script(request.replies)}

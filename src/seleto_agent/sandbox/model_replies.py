@@ -73,6 +73,19 @@ def last_user_text(messages: list[JsonDict]) -> str | None:
     return None
 
 
+def step_in_run(messages: list[JsonDict]) -> int:
+    """How many model answers this run already had: assistant messages after the last user
+    message (0 for the run's first request, 1 after its first tool round...)."""
+    step = 0
+    for message in reversed(messages):
+        role = message.get("role")
+        if role == "user":
+            return step
+        if role == "assistant":
+            step += 1
+    return step
+
+
 def rule_based_reply(messages: list[JsonDict]) -> str:
     """Greeting on the first user turn, then a reply quoting the last user message."""
     # System prompts arrive as role "developer" (OpenAIChat) or "system" and are ignored.

@@ -111,6 +111,10 @@ class ModelState(ScriptedEndpointState[ScriptedReply]):
         # Marker -> its replies, in order. A queue is dropped once empty, and when two markers
         # match one request the one scripted first answers.
         self._keyed: dict[str, deque[ScriptedReply]] = {}
+        # Marker -> the replies of every run of its turn, by step: kept, so a run retried after
+        # a crash (or a guardrail regeneration) is answered the same way again, as a real model
+        # answering the same prompt would.
+        self._repeating: dict[str, list[ScriptedReply]] = {}
         # Counters survive resets so ids stay unique for the life of the process.
         self._completion_counter = 0
         self._tool_call_counter = 0
@@ -122,6 +126,7 @@ class ModelState(ScriptedEndpointState[ScriptedReply]):
         with self._lock:
             super().reset(clear_webhooks=clear_webhooks)
             self._keyed.clear()
+            self._repeating.clear()
 
     def snapshot(self) -> JsonDict:
         with self._lock:
@@ -129,6 +134,10 @@ class ModelState(ScriptedEndpointState[ScriptedReply]):
             state["keyed_scripts"] = {
                 marker: [self._dump(item) for item in queue]
                 for marker, queue in self._keyed.items()
+            }
+            state["repeating_scripts"] = {
+                marker: [self._dump(item) for item in replies]
+                for marker, replies in self._repeating.items()
             }
             return state
 
@@ -140,11 +149,22 @@ class ModelState(ScriptedEndpointState[ScriptedReply]):
             queue.extend(items)
             return len(queue)
 
-    def pop_for(self, user_text: str | None) -> ScriptedReply | None:
-        """The next reply for a request whose last user message is `user_text`: its marker's
-        queue first, then the unkeyed queue."""
+    def set_repeating(self, marker: str, items: list[ScriptedReply]) -> int:
+        """Answer every run whose last user message contains `marker` with `items`, the reply
+        at the run's step (see `step_in_run`); returns how many replies that is."""
+        with self._lock:
+            self._repeating[marker] = list(items)
+            return len(items)
+
+    def pop_for(self, user_text: str | None, *, step: int = 0) -> ScriptedReply | None:
+        """The next reply for a request whose last user message is `user_text`, at `step` of
+        its run: a repeating script's reply for that step, else its marker's queue, then the
+        unkeyed queue."""
         with self._lock:
             if user_text is not None:
+                for marker, replies in self._repeating.items():
+                    if marker in user_text:
+                        return replies[step] if step < len(replies) else None
                 for marker, queue in self._keyed.items():
                     if marker in user_text:
                         reply = queue.popleft()
