@@ -29,7 +29,7 @@ ASK_TO_TYPE = load_fixed_replies(PROJECT_ROOT / "prompts" / "respostas_fixas_v1.
     "audio_unusable"
 )
 # Voice-note settings every test here runs with: the sandbox (127.0.0.1, plain http) is the only
-# media host, as MEDIA_ALLOWED_HOSTS=127.0.0.1 does for `make demo`.
+# media host (README "Voice notes": MEDIA_ALLOWED_HOSTS=127.0.0.1 against the local sandbox).
 # Checks that do not depend on the database run on SQLite only, to keep the suite quick.
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 VOICE_SETTINGS: dict[str, Any] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from seleto_agent.domain.events import ContentKind
 
@@ -23,20 +23,6 @@ def backoff_delay(attempts: int, *, base_seconds: float, max_seconds: float) -> 
     """Delay before attempt `attempts + 1`: base, 2x base, 4x base... capped."""
     exponent = max(attempts - 1, 0)
     return timedelta(seconds=min(base_seconds * (2**exponent), max_seconds))
-
-
-def burst_is_ripe(
-    *,
-    first_received_at: datetime,
-    last_received_at: datetime,
-    now: datetime,
-    quiet_seconds: float,
-    max_wait_seconds: float,
-) -> bool:
-    """A burst is ready when the lead has been quiet long enough, or has waited the most allowed."""
-    quiet = now - last_received_at >= timedelta(seconds=quiet_seconds)
-    waited_enough = now - first_received_at >= timedelta(seconds=max_wait_seconds)
-    return quiet or waited_enough
 
 
 # A transcribed voice note reads as its text, marked so the agent knows it was spoken.

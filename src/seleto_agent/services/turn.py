@@ -404,7 +404,10 @@ class TurnProcessor:
                 )
                 await repo.mark_retry(event.id, error=error, next_attempt_at=now + delay, now=now)
                 log.warning(
-                    "event.retry", event_id=event.id, attempts=current.attempts, delay=delay.seconds
+                    "event.retry",
+                    event_id=event.id,
+                    attempts=current.attempts,
+                    delay=delay.total_seconds(),
                 )
 
     async def _wait_for_send(self, events: list[EventRecord], exc: SendUnsettled) -> None:

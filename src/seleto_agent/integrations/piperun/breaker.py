@@ -73,10 +73,6 @@ class PipeRunBreaker:
         with self._lock:
             return int(self._circuit.failure_count)
 
-    def seconds_until_half_open(self) -> float:
-        with self._lock:
-            return self._remaining()
-
     @contextlib.contextmanager
     def attempt(self) -> Iterator[None]:
         """Guard one HTTP request: refuse it while open, then record how it went."""

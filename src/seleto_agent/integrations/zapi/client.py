@@ -98,10 +98,6 @@ class ZApiClient:
     async def mark_read(self, *, to: str, message_id: str) -> None:
         await self._post("read-message", {"phone": to, "messageId": message_id}, idempotent=True)
 
-    async def status(self) -> dict[str, Any]:
-        response = await self._http.get(f"{self._root}/status", headers=self._headers)
-        return _checked(response)
-
     async def _post(
         self, method: str, payload: dict[str, Any], *, idempotent: bool
     ) -> dict[str, Any]:
