@@ -188,7 +188,7 @@ def build_sender(settings: Settings, http: httpx.AsyncClient) -> WhatsAppSender:
 
 
 def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> Runtime:
-    engine = engine or create_engine(settings.database_url)
+    engine = engine or create_engine(settings.database_url, pool_size=settings.database_pool_size)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.zapi_timeout_seconds, connect=5.0),
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),

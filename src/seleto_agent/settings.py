@@ -49,6 +49,10 @@ class Settings(BaseSettings):
 
     app_env: AppEnv = AppEnv.DEV
     database_url: str = "sqlite:///var/seleto.db"
+    # Connections each process keeps open to the database (plus half as many for bursts):
+    # processes x (size x 1.5) must stay under the server's limit (Supabase's smallest plans
+    # allow 60 direct connections).
+    database_pool_size: int = Field(default=20, ge=1)
     admin_token: SecretStr | None = None
     os_security_key: SecretStr | None = None
 
