@@ -203,3 +203,52 @@ async def test_late_receipt_never_moves_a_message_back(service: Service, sandbox
     async with service.runtime.engine.connect() as conn:
         status = (await conn.execute(select(outbound_messages.c.delivery_status))).scalar_one()
     assert status == "READ"
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "5544999999999\n@c.us",
+        "".join(chr(0x0660 + int(d)) for d in "5544999999999"),  # Arabic-Indic digits
+        "5544999999999\n@lid",
+    ],
+)
+async def test_odd_shaped_sender_ids_never_reach_the_real_leads_conversation(
+    service: Service, phone: str
+) -> None:
+    from seleto_agent.db.tables import conversations
+
+    await service.post_zapi(received_text(phone="5544999999999", text="oi"))
+    response = await service.post_zapi(received_text(phone=phone, text="sou outra pessoa"))
+    assert response.json() == {"status": "ignored"}
+    assert await count_events(service, status="ignored", last_error="invalid_sender") == 1
+    async with service.runtime.engine.connect() as conn:
+        rows = (await conn.execute(select(conversations.c.reply_to))).scalars().all()
+        keys = (
+            (
+                await conn.execute(
+                    select(inbound_events.c.conversation_key).where(
+                        inbound_events.c.status == "ignored"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert rows == ["5544999999999"]
+    assert keys == [None]
+
+
+async def test_a_padded_sender_id_is_the_same_lead_with_an_ascii_reply_address(
+    service: Service,
+) -> None:
+    from seleto_agent.db.tables import conversations
+
+    await service.post_zapi(received_text(phone="5544999999999", text="oi"))
+    response = await service.post_zapi(received_text(phone=" 5544999999999\n", text="tudo bem?"))
+    assert response.json() == {"status": "accepted"}
+    async with service.runtime.engine.connect() as conn:
+        rows = (await conn.execute(select(conversations.c.reply_to))).scalars().all()
+        events = (await conn.execute(select(inbound_events.c.reply_to))).scalars().all()
+    assert rows == ["5544999999999"]
+    assert events == ["5544999999999", "5544999999999"]
