@@ -252,3 +252,53 @@ async def test_a_padded_sender_id_is_the_same_lead_with_an_ascii_reply_address(
         events = (await conn.execute(select(inbound_events.c.reply_to))).scalars().all()
     assert rows == ["5544999999999"]
     assert events == ["5544999999999", "5544999999999"]
+
+
+async def test_a_waiting_placeholder_does_not_swallow_the_real_message(
+    service: Service, sandbox: Any
+) -> None:
+    """WhatsApp re-sends an undecryptable DM under the same message id (vendors.md #2)."""
+    sandbox.script({"content": "Olá! Como posso ajudar?"})
+    placeholder = received_text(message_id="WAIT-1", waitingMessage=True)
+    del placeholder["text"]
+    assert (await service.post_zapi(placeholder)).json() == {"status": "ignored"}
+    real = received_text(message_id="WAIT-1", text="quero uma formadora")
+    assert (await service.post_zapi(real)).json() == {"status": "accepted"}
+    await wait_for(lambda: count_events(service, status="done"))
+    # A second delivery of the real message is still a duplicate.
+    assert (await service.post_zapi(real)).json() == {"status": "duplicate"}
+    async with service.runtime.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    inbound_events.c.status,
+                    inbound_events.c.last_error,
+                    inbound_events.c.body_text,
+                    inbound_events.c.payload,
+                )
+                .where(inbound_events.c.event_type == "ReceivedCallback")
+                .order_by(inbound_events.c.id)
+            )
+        ).all()
+    placeholder_row, real_row = rows
+    assert (placeholder_row.status, placeholder_row.last_error) == ("ignored", "waiting_message")
+    assert json.loads(placeholder_row.payload) == placeholder
+    assert (real_row.status, real_row.body_text) == ("done", "quero uma formadora")
+    assert [s["phone"] for s in sandbox.sent_texts()] == ["5544999999999"]
+
+
+async def test_a_repeated_waiting_placeholder_is_a_duplicate(service: Service) -> None:
+    placeholder = received_text(message_id="WAIT-2", waitingMessage=True)
+    del placeholder["text"]
+    assert (await service.post_zapi(placeholder)).json() == {"status": "ignored"}
+    assert (await service.post_zapi(placeholder)).json() == {"status": "duplicate"}
+
+
+async def test_a_waiting_placeholder_from_the_company_phone_is_no_takeover(
+    service: Service,
+) -> None:
+    """The docs' "aguardando mensagem" example is `fromMe: true` with no content."""
+    placeholder = received_text(message_id="WAIT-3", waitingMessage=True, fromMe=True)
+    del placeholder["text"]
+    assert (await service.post_zapi(placeholder)).json() == {"status": "ignored"}
+    assert await count_events(service, status="ignored", last_error="waiting_message") == 1

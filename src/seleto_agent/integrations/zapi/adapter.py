@@ -20,6 +20,10 @@ from seleto_agent.domain.phone import InvalidWhatsAppId, WhatsAppAddress, parse_
 from seleto_agent.integrations.zapi.schemas import ZApiReceivedCallback, ZApiStatusCallback
 
 PROVIDER = "zapi"
+# An "aguardando mensagem" placeholder is stored under its own dedupe key: WhatsApp re-sends
+# the decrypted message under the same `messageId` (vendors.md #2), and that one must be taken.
+WAITING_MESSAGE_REASON = "waiting_message"
+PLACEHOLDER_KEY_PREFIX = "waiting:"
 
 
 def classify(body: dict[str, Any]) -> Classified:
@@ -53,6 +57,17 @@ def _classify_received(body: dict[str, Any], event_type: str) -> Classified:
         sender = parse_whatsapp_id(callback.phone)
     except InvalidWhatsAppId:
         sender = None
+    if callback.waiting_message:
+        # Not decrypted yet, no content (also on the company phone's own messages: the docs'
+        # example is `fromMe: true`); nothing to act on until the real message comes.
+        return IgnoredCallback(
+            provider=PROVIDER,
+            event_type=event_type,
+            reason=WAITING_MESSAGE_REASON,
+            instance_id=callback.instance_id,
+            message_id=PLACEHOLDER_KEY_PREFIX + callback.message_id,
+            sender=sender,
+        )
     skip_reason = _skip_reason(callback)
     if skip_reason == OWN_ECHO_REASON and sender is not None:
         _kind, text = _content(callback)
@@ -106,9 +121,6 @@ def _skip_reason(callback: ZApiReceivedCallback) -> str | None:
         return "newsletter"
     if callback.broadcast or phone.endswith("@broadcast"):
         return "broadcast"
-    if callback.waiting_message:
-        # "Aguardando mensagem": WhatsApp could not decrypt it yet; it carries no content.
-        return "waiting_message"
     if callback.is_edit:
         return "edit"
     if callback.reaction is not None:
