@@ -95,6 +95,9 @@ async def test_ten_concurrent_duplicates_store_one_event(service: Service) -> No
         ({"broadcast": True}, "broadcast"),
         ({"isEdit": True}, "edit"),
         ({"instanceId": "SOME-OTHER-INSTANCE"}, "unknown_instance"),
+        ({"instanceId": None}, "missing_instance"),
+        ({"fromMe": True, "connectedPhone": None}, "from_me_unverified"),
+        ({"fromMe": True, "fromApi": True, "connectedPhone": None}, "from_me_unverified"),
         ({"phone": "not a phone"}, "invalid_sender"),
         ({"messageId": None}, "missing_message_id_or_phone"),
     ],
@@ -302,3 +305,57 @@ async def test_a_waiting_placeholder_from_the_company_phone_is_no_takeover(
     del placeholder["text"]
     assert (await service.post_zapi(placeholder)).json() == {"status": "ignored"}
     assert await count_events(service, status="ignored", last_error="waiting_message") == 1
+
+
+async def test_a_callback_without_instance_id_starts_nothing(
+    service: Service, sandbox: Any
+) -> None:
+    body = received_text(text="oi")
+    del body["instanceId"]
+    assert (await service.post_zapi(body)).json() == {"status": "ignored"}
+    receipt = message_status(ids=["ANY-ID"], status="READ")
+    del receipt["instanceId"]
+    assert (await service.post_zapi(receipt)).json() == {"status": "ignored"}
+    await asyncio.sleep(0.3)
+    assert sandbox.sent_texts() == []
+    assert await count_events(service, status="ignored", last_error="missing_instance") == 2
+    from seleto_agent.db.tables import conversations, delivery_receipts
+
+    async with service.runtime.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(conversations))).scalar() == 0
+        receipts = (
+            await conn.execute(select(func.count()).select_from(delivery_receipts))
+        ).scalar()
+    assert receipts == 0
+
+
+async def test_without_a_configured_instance_every_callback_is_ignored(
+    service_factory: Any,
+) -> None:
+    service: Service = await service_factory(zapi_instance_id=None)
+    assert (await service.post_zapi(received_text())).json() == {"status": "ignored"}
+    assert await count_events(service, last_error="instance_not_configured") == 1
+
+
+async def test_the_connected_phone_must_be_the_configured_line(service_factory: Any) -> None:
+    # Configured as typed by ops; Z-API writes the line as a 12-digit JID (docs examples).
+    service: Service = await service_factory(zapi_connected_phone="+55 44 99999-9999")
+    ours = received_text(text="oi", connectedPhone="554499999999")
+    other = received_text(text="oi", connectedPhone="5511988887777")
+    assert (await service.post_zapi(ours)).json() == {"status": "accepted"}
+    assert (await service.post_zapi(other)).json() == {"status": "ignored"}
+    assert await count_events(service, last_error="unknown_connected_phone") == 1
+
+
+async def test_a_status_callback_applies_at_most_the_capped_number_of_ids(
+    service: Service,
+) -> None:
+    from seleto_agent.db.tables import delivery_receipts
+    from seleto_agent.integrations.zapi.adapter import MAX_STATUS_IDS
+
+    ids = [f"FORGED-{i}" for i in range(MAX_STATUS_IDS + 25)]
+    assert (await service.post_zapi(message_status(ids=ids))).json() == {"status": "ignored"}
+    async with service.runtime.engine.connect() as conn:
+        stored = (await conn.execute(select(delivery_receipts.c.provider_message_id))).scalars()
+        kept = set(stored.all())
+    assert kept == set(ids[:MAX_STATUS_IDS])

@@ -74,21 +74,8 @@ class IngestService:
         log.info("inbound.rejected", provider=provider, event_id=event_id, reason=error)
         return event_id
 
-    async def ingest(
-        self, *, raw: bytes, classified: Classified, expected_instance: str | None
-    ) -> IngestOutcome:
-        if (
-            expected_instance
-            and classified.instance_id
-            and classified.instance_id != expected_instance
-        ):
-            # Another Z-API instance pointed at our URL: keep the body, start nothing.
-            classified = IgnoredCallback(
-                provider=classified.provider,
-                event_type=classified.event_type,
-                reason="unknown_instance",
-                instance_id=classified.instance_id,
-            )
+    async def ingest(self, *, raw: bytes, classified: Classified) -> IngestOutcome:
+        """Store a classified callback (the adapter has checked it names our line)."""
         if isinstance(classified, InboundMessage):
             outcome = await self._accept(raw, classified)
         elif isinstance(classified, DeliveryUpdate):
