@@ -22,14 +22,16 @@ def received_text(
     message_id: str | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
+    # Each contact has its own stable @lid, as the sandbox gives it.
+    lid = phone if phone.endswith("@lid") else lid_for(phone)
     body = received_callback(
         ReceivedMessage(
             instance_id=INSTANCE_ID,
             connected_phone="554499999999",
             message_id=message_id or uuid.uuid4().hex.upper(),
             phone=phone,
-            # Each contact has its own stable @lid, as the sandbox gives it.
-            sender_lid=phone if phone.endswith("@lid") else lid_for(phone),
+            sender_lid=lid,
+            chat_lid=lid,
             chat_name="Lead",
             sender_name="Lead",
             text=text,
