@@ -81,6 +81,15 @@ def parse_whatsapp_id(raw: str, *, lid: str | None = None) -> WhatsAppAddress:
     )
 
 
+def preferred_reply_to(known: str | None, received: str) -> str:
+    """Where replies go: the latest form received, except that a known number is not given up
+    for an `@lid` (the number surely reaches the person; WhatsApp's `@lid` rollout is
+    "inconsistente", Z-API's tips/lid.md)."""
+    if known and not known.endswith("@lid") and received.endswith("@lid"):
+        return known
+    return received
+
+
 def lid_digits(value: str) -> str | None:
     """The digits of a `<digits>@lid` id, or None for any other shape."""
     match = _LID_RE.fullmatch(value)
