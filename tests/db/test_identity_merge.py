@@ -3,6 +3,7 @@ keeps, what is left for an SDR (and recorded in the audit), and keys that keep r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -256,3 +257,14 @@ async def test_a_crm_job_queued_for_the_merged_lead_syncs_the_survivor(world: Wo
         f"crm:lead:{survivor_lead}",
         survivor_lead,
     )
+
+
+async def test_concurrent_linking_messages_merge_once(world: World) -> None:
+    await world.by_lid()
+    await world.by_number_alone()
+    await asyncio.gather(*(world.linking_both() for _ in range(6)))
+    assert [c["conversation_key"] for c in await world.rows(conversations)] == [SURVIVOR]
+    assert len(await world.rows(audit_log, audit_log.c.action == "identity.merged")) == 1
+    events = await world.rows(inbound_events)
+    assert len(events) == 8
+    assert {e["conversation_key"] for e in events} == {SURVIVOR}

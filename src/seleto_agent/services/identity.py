@@ -93,20 +93,21 @@ async def find_conversation_key(conn: AsyncConnection, address: WhatsAppAddress)
     return _oldest(found).conversation_key if found else address.conversation_key
 
 
+def already_settled(
+    address: WhatsAppAddress, matches: list[IdentityMatch]
+) -> KnownConversation | None:
+    """The one conversation every id of the sender already points at; None when something is
+    new (a first contact, an id not linked yet, two conversations to merge)."""
+    found = _distinct(matches)
+    if len(found) != 1:
+        return None
+    linked = {(m.kind, m.value) for m in matches if m.kind not in (OWN_KEY, KEY_KIND)}
+    return found[0] if set(address.identities) <= linked else None
+
+
 class IdentityService:
     def __init__(self, ownership: OwnershipService) -> None:
         self._ownership = ownership
-
-    def already_settled(
-        self, address: WhatsAppAddress, matches: list[IdentityMatch]
-    ) -> KnownConversation | None:
-        """The one conversation every id of the sender already points at; None when something
-        is new (a first contact, an id not linked yet, two conversations to merge)."""
-        found = _distinct(matches)
-        if len(found) != 1:
-            return None
-        linked = {(m.kind, m.value) for m in matches if m.kind not in (OWN_KEY, KEY_KIND)}
-        return found[0] if set(address.identities) <= linked else None
 
     async def settle(
         self,
@@ -117,7 +118,8 @@ class IdentityService:
         now: datetime,
     ) -> Resolved:
         """Create, link or merge so that every id of the sender points at one conversation.
-        Call it first in the transaction (it takes the conversations' row locks)."""
+        Call it before any write of the transaction: it takes the conversations' row locks
+        (on SQLite, the writer lock) and reads the identities again under them."""
         found = _distinct(matches)
         if not found:
             return await self._first_contact(conn, address, now=now)
@@ -133,11 +135,12 @@ class IdentityService:
         if {c.id for c in again} != set(locked):
             raise IdentityRace("the sender's ids moved meanwhile")
         survivor = _oldest(again)
-        merged = 0
-        for other in again:
-            if other.id != survivor.id:
-                await self._merge(conn, locked[other.id], into=locked[survivor.id], now=now)
-                merged += 1
+        others = [c for c in again if c.id != survivor.id]
+        for other in others:
+            # Read again: an earlier merge of this loop may have given it a number.
+            current = await conversations.lock(survivor.conversation_key)
+            assert current is not None
+            await self._merge(conn, locked[other.id], into=current, now=now)
         record = await conversations.lock(survivor.conversation_key)
         assert record is not None
         identities = IdentityRepository(conn)
@@ -148,7 +151,7 @@ class IdentityService:
             await self._learn_phone(conn, record, address.e164, now=now)
         reply_to = preferred_reply_to(record.reply_to, address.reply_to)
         await conversations.touch_inbound(record.id, reply_to=reply_to, now=now)
-        return Resolved(record.id, record.conversation_key, reply_to, merged=merged)
+        return Resolved(record.id, record.conversation_key, reply_to, merged=len(others))
 
     async def _first_contact(
         self, conn: AsyncConnection, address: WhatsAppAddress, *, now: datetime

@@ -36,6 +36,7 @@ from seleto_agent.services.identity import (
     IdentityRace,
     IdentityService,
     Resolved,
+    already_settled,
     find_conversation_key,
     lookup,
 )
@@ -114,7 +115,7 @@ class IngestService:
         sender = message.sender
         async with self._engine.begin() as conn:
             matches = await lookup(conn, sender)
-            known = self._identity.already_settled(sender, matches)
+            known = already_settled(sender, matches)
             if known is not None:
                 # The usual case: one indexed lookup, then the same writes as ever.
                 resolved = Resolved(
