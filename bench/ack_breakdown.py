@@ -220,7 +220,7 @@ def _collect_ms(repeats: int = 3) -> float:
 async def breakdown(url: str, count: int) -> tuple[list[Layer], GcFigures]:
     # Imported here so that importing this module (for `report`) stays cheap.
     from seleto_agent.app import create_app
-    from seleto_agent.integrations.zapi.adapter import classify
+    from seleto_agent.integrations.zapi.adapter import ZApiLine, classify
     from seleto_agent.observability.logging import configure_logging
     from seleto_agent.runtime import build_runtime
 
@@ -241,14 +241,16 @@ async def breakdown(url: str, count: int) -> tuple[list[Layer], GcFigures]:
                 await measure("noop FastAPI", lambda b: call_asgi(noop, b), bodies, count)
             )
 
+            line = ZApiLine(INSTANCE_ID)
+
             async def classify_only(body: bytes) -> object:
-                return classify(json.loads(body))
+                return classify(json.loads(body), line)
 
             layers.append(await measure("classify", classify_only, bodies, count))
 
             async def ingest_only(body: bytes) -> object:
                 return await runtime.ingest.ingest(
-                    raw=body, classified=classify(json.loads(body)), expected_instance=INSTANCE_ID
+                    raw=body, classified=classify(json.loads(body), line)
                 )
 
             layers.append(await measure("ingest (DB)", ingest_only, bodies, count))

@@ -46,6 +46,7 @@ def received_callback_body(index: int, run_id: str, instance_id: str) -> bytes:
             message_id=message_id,
             phone=phone,
             sender_lid=f"{81896604000000 + index % 10_000_000}@lid",
+            chat_lid=f"{81896604000000 + index % 10_000_000}@lid",
             chat_name="Lead",
             sender_name="Lead",
             text=f"oi, quero saber o preço da máquina ({index})",

@@ -191,6 +191,7 @@ def lead_message(phone: str, message_id: str) -> dict[str, Any]:
             message_id=message_id,
             phone=phone,
             sender_lid=f"{phone}0@lid",
+            chat_lid=f"{phone}0@lid",
             chat_name="Lead",
             sender_name="Lead",
             text="oi, quero saber da formadora",

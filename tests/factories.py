@@ -7,9 +7,12 @@ import time
 import uuid
 from typing import Any
 
-from seleto_agent.sandbox.zapi_payloads import ReceivedMessage, received_callback
+from seleto_agent.integrations.zapi.adapter import ZApiLine
+from seleto_agent.sandbox.zapi_payloads import ReceivedMessage, lid_for, received_callback
 
 INSTANCE_ID = "SANDBOX-INSTANCE"
+# The line the tests' service runs as (no ZAPI_CONNECTED_PHONE unless a test sets one).
+ZAPI_LINE = ZApiLine(INSTANCE_ID)
 
 
 def received_text(
@@ -19,13 +22,16 @@ def received_text(
     message_id: str | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
+    # Each contact has its own stable @lid, as the sandbox gives it.
+    lid = phone if phone.endswith("@lid") else lid_for(phone)
     body = received_callback(
         ReceivedMessage(
             instance_id=INSTANCE_ID,
             connected_phone="554499999999",
             message_id=message_id or uuid.uuid4().hex.upper(),
             phone=phone,
-            sender_lid="81896604192873@lid",
+            sender_lid=lid,
+            chat_lid=lid,
             chat_name="Lead",
             sender_name="Lead",
             text=text,

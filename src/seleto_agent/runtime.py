@@ -36,6 +36,7 @@ from seleto_agent.services.chatwoot_events import ChatwootEventHandler
 from seleto_agent.services.chatwoot_ingest import ChatwootIngest
 from seleto_agent.services.chatwoot_mirror import ChatwootMirrorHandler
 from seleto_agent.services.crm_sync import CrmSyncHandler
+from seleto_agent.services.identity import IdentityService
 from seleto_agent.services.ingest import IngestService
 from seleto_agent.services.job_replay import JobReplayService
 from seleto_agent.services.leads import LeadService
@@ -309,6 +310,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         worker=worker,
         ingest=IngestService(
             engine,
+            identity=IdentityService(ownership),
             on_accepted=wake,
             mirror=chatwoot is not None,
             phone_echo_grace=timedelta(seconds=settings.phone_echo_grace_seconds),

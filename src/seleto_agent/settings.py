@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from seleto_agent.domain.phone import normalise_phone_input
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -76,6 +78,9 @@ class Settings(BaseSettings):
     zapi_instance_token: SecretStr | None = None
     zapi_client_token: SecretStr | None = None
     zapi_webhook_token: SecretStr | None = None
+    # The company's WhatsApp number on the instance; when set, a callback naming another
+    # `connectedPhone` is ignored (Z-API signs nothing: DECISIONS C26). Any common format.
+    zapi_connected_phone: str | None = None
     # Z-API documents no timeout; 10 s is far above its normal latency and below the turn lease.
     zapi_timeout_seconds: float = 10.0
     # A send that ended without a usable answer (timeout, 5xx...) may be out there: wait this
@@ -192,6 +197,16 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_url(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("zapi_connected_phone")
+    @classmethod
+    def _connected_phone_e164(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        e164 = normalise_phone_input(value)
+        if e164 is None:
+            raise ValueError("ZAPI_CONNECTED_PHONE is not a phone number")
+        return e164
 
     @property
     def is_sqlite(self) -> bool:

@@ -50,7 +50,7 @@ async def add_conversations(engine: AsyncEngine, count: int) -> list[str]:
         repo = ConversationRepository(conn)
         for key in keys:
             phone = key.removeprefix("wa:")
-            await repo.touch_inbound(
+            await repo.create(
                 key=key, phone_e164=phone, reply_to=phone.lstrip("+"), session_id=key, now=now
             )
     return keys

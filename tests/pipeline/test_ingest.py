@@ -95,6 +95,9 @@ async def test_ten_concurrent_duplicates_store_one_event(service: Service) -> No
         ({"broadcast": True}, "broadcast"),
         ({"isEdit": True}, "edit"),
         ({"instanceId": "SOME-OTHER-INSTANCE"}, "unknown_instance"),
+        ({"instanceId": None}, "missing_instance"),
+        ({"fromMe": True, "connectedPhone": None}, "from_me_unverified"),
+        ({"fromMe": True, "fromApi": True, "connectedPhone": None}, "from_me_unverified"),
         ({"phone": "not a phone"}, "invalid_sender"),
         ({"messageId": None}, "missing_message_id_or_phone"),
     ],
@@ -203,3 +206,156 @@ async def test_late_receipt_never_moves_a_message_back(service: Service, sandbox
     async with service.runtime.engine.connect() as conn:
         status = (await conn.execute(select(outbound_messages.c.delivery_status))).scalar_one()
     assert status == "READ"
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "5544999999999\n@c.us",
+        "".join(chr(0x0660 + int(d)) for d in "5544999999999"),  # Arabic-Indic digits
+        "5544999999999\n@lid",
+    ],
+)
+async def test_odd_shaped_sender_ids_never_reach_the_real_leads_conversation(
+    service: Service, phone: str
+) -> None:
+    from seleto_agent.db.tables import conversations
+
+    await service.post_zapi(received_text(phone="5544999999999", text="oi"))
+    response = await service.post_zapi(received_text(phone=phone, text="sou outra pessoa"))
+    assert response.json() == {"status": "ignored"}
+    assert await count_events(service, status="ignored", last_error="invalid_sender") == 1
+    async with service.runtime.engine.connect() as conn:
+        rows = (await conn.execute(select(conversations.c.reply_to))).scalars().all()
+        keys = (
+            (
+                await conn.execute(
+                    select(inbound_events.c.conversation_key).where(
+                        inbound_events.c.status == "ignored"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert rows == ["5544999999999"]
+    assert keys == [None]
+
+
+async def test_a_padded_sender_id_is_the_same_lead_with_an_ascii_reply_address(
+    service: Service,
+) -> None:
+    from seleto_agent.db.tables import conversations
+
+    await service.post_zapi(received_text(phone="5544999999999", text="oi"))
+    response = await service.post_zapi(received_text(phone=" 5544999999999\n", text="tudo bem?"))
+    assert response.json() == {"status": "accepted"}
+    async with service.runtime.engine.connect() as conn:
+        rows = (await conn.execute(select(conversations.c.reply_to))).scalars().all()
+        events = (await conn.execute(select(inbound_events.c.reply_to))).scalars().all()
+    assert rows == ["5544999999999"]
+    assert events == ["5544999999999", "5544999999999"]
+
+
+async def test_a_waiting_placeholder_does_not_swallow_the_real_message(
+    service: Service, sandbox: Any
+) -> None:
+    """WhatsApp re-sends an undecryptable DM under the same message id (vendors.md #2)."""
+    sandbox.script({"content": "Olá! Como posso ajudar?"})
+    placeholder = received_text(message_id="WAIT-1", waitingMessage=True)
+    del placeholder["text"]
+    assert (await service.post_zapi(placeholder)).json() == {"status": "ignored"}
+    real = received_text(message_id="WAIT-1", text="quero uma formadora")
+    assert (await service.post_zapi(real)).json() == {"status": "accepted"}
+    await wait_for(lambda: count_events(service, status="done"))
+    # A second delivery of the real message is still a duplicate.
+    assert (await service.post_zapi(real)).json() == {"status": "duplicate"}
+    async with service.runtime.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    inbound_events.c.status,
+                    inbound_events.c.last_error,
+                    inbound_events.c.body_text,
+                    inbound_events.c.payload,
+                )
+                .where(inbound_events.c.event_type == "ReceivedCallback")
+                .order_by(inbound_events.c.id)
+            )
+        ).all()
+    placeholder_row, real_row = rows
+    assert (placeholder_row.status, placeholder_row.last_error) == ("ignored", "waiting_message")
+    assert json.loads(placeholder_row.payload) == placeholder
+    assert (real_row.status, real_row.body_text) == ("done", "quero uma formadora")
+    assert [s["phone"] for s in sandbox.sent_texts()] == ["5544999999999"]
+
+
+async def test_a_repeated_waiting_placeholder_is_a_duplicate(service: Service) -> None:
+    placeholder = received_text(message_id="WAIT-2", waitingMessage=True)
+    del placeholder["text"]
+    assert (await service.post_zapi(placeholder)).json() == {"status": "ignored"}
+    assert (await service.post_zapi(placeholder)).json() == {"status": "duplicate"}
+
+
+async def test_a_waiting_placeholder_from_the_company_phone_is_no_takeover(
+    service: Service,
+) -> None:
+    """The docs' "aguardando mensagem" example is `fromMe: true` with no content."""
+    placeholder = received_text(message_id="WAIT-3", waitingMessage=True, fromMe=True)
+    del placeholder["text"]
+    assert (await service.post_zapi(placeholder)).json() == {"status": "ignored"}
+    assert await count_events(service, status="ignored", last_error="waiting_message") == 1
+
+
+async def test_a_callback_without_instance_id_starts_nothing(
+    service: Service, sandbox: Any
+) -> None:
+    body = received_text(text="oi")
+    del body["instanceId"]
+    assert (await service.post_zapi(body)).json() == {"status": "ignored"}
+    receipt = message_status(ids=["ANY-ID"], status="READ")
+    del receipt["instanceId"]
+    assert (await service.post_zapi(receipt)).json() == {"status": "ignored"}
+    await asyncio.sleep(0.3)
+    assert sandbox.sent_texts() == []
+    assert await count_events(service, status="ignored", last_error="missing_instance") == 2
+    from seleto_agent.db.tables import conversations, delivery_receipts
+
+    async with service.runtime.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(conversations))).scalar() == 0
+        receipts = (
+            await conn.execute(select(func.count()).select_from(delivery_receipts))
+        ).scalar()
+    assert receipts == 0
+
+
+async def test_without_a_configured_instance_every_callback_is_ignored(
+    service_factory: Any,
+) -> None:
+    service: Service = await service_factory(zapi_instance_id=None)
+    assert (await service.post_zapi(received_text())).json() == {"status": "ignored"}
+    assert await count_events(service, last_error="instance_not_configured") == 1
+
+
+async def test_the_connected_phone_must_be_the_configured_line(service_factory: Any) -> None:
+    # Configured as typed by ops; Z-API writes the line as a 12-digit JID (docs examples).
+    service: Service = await service_factory(zapi_connected_phone="+55 44 99999-9999")
+    ours = received_text(text="oi", connectedPhone="554499999999")
+    other = received_text(text="oi", connectedPhone="5511988887777")
+    assert (await service.post_zapi(ours)).json() == {"status": "accepted"}
+    assert (await service.post_zapi(other)).json() == {"status": "ignored"}
+    assert await count_events(service, last_error="unknown_connected_phone") == 1
+
+
+async def test_a_status_callback_applies_at_most_the_capped_number_of_ids(
+    service: Service,
+) -> None:
+    from seleto_agent.db.tables import delivery_receipts
+    from seleto_agent.integrations.zapi.adapter import MAX_STATUS_IDS
+
+    ids = [f"FORGED-{i}" for i in range(MAX_STATUS_IDS + 25)]
+    assert (await service.post_zapi(message_status(ids=ids))).json() == {"status": "ignored"}
+    async with service.runtime.engine.connect() as conn:
+        stored = (await conn.execute(select(delivery_receipts.c.provider_message_id))).scalars()
+        kept = set(stored.all())
+    assert kept == set(ids[:MAX_STATUS_IDS])

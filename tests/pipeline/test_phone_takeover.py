@@ -3,6 +3,7 @@ back by Z-API (with or without `fromApi`), never do."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select
@@ -93,3 +94,29 @@ async def _events_settled(service: Service) -> bool:
     async with service.runtime.engine.connect() as conn:
         statuses = (await conn.execute(select(inbound_events.c.status))).scalars().all()
     return all(status in ("done", "ignored") for status in statuses)
+
+
+async def test_a_forged_company_phone_message_does_not_silence_the_bot(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    """A holder of the webhook URL alone: no connectedPhone, another line's, or no instance."""
+    service: Service = await service_factory(
+        phone_echo_grace_seconds=0.05, zapi_connected_phone="554499999999"
+    )
+    await start_conversation(service, sandbox)
+    forged = [
+        received_text(phone=PHONE, text="forjada", fromMe=True, connectedPhone=None),
+        received_text(phone=PHONE, text="forjada", fromMe=True, connectedPhone="5511900000001"),
+        received_text(phone=PHONE, text="forjada", fromMe=True, instanceId=None),
+    ]
+    for body in forged:
+        assert (await service.post_zapi(body)).json() == {"status": "ignored"}
+    await asyncio.sleep(0.3)
+    async with service.runtime.engine.connect() as conn:
+        jobs = (
+            await conn.execute(
+                select(outbox_jobs.c.id).where(outbox_jobs.c.kind == "ownership.phone_reply")
+            )
+        ).all()
+    assert jobs == []
+    assert (await owner(service))["owner"] == "bot"

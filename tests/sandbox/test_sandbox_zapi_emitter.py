@@ -94,10 +94,64 @@ async def test_lid_only_message_has_lid_as_phone(
     client: httpx.AsyncClient, receiver: Receiver
 ) -> None:
     await register_all_webhooks(client, receiver)
-    await client.post("/_sandbox/zapi/inbound", json={"phone": "5544999999999", "lid_only": True})
+    await client.post("/_sandbox/zapi/inbound", json={"phone": "5544999999999", "form": "lid"})
     [body] = receiver.bodies("received")
-    assert body["phone"].endswith("@lid")
+    # tips/lid.md "Retorno apenas com o @lid": `phone` and `chatLid` are the same @lid.
+    assert re.fullmatch(r"\d{14}@lid", body["phone"])
     assert body["phone"] == body["senderLid"] == body["chatLid"]
+
+
+async def test_a_contact_switches_from_number_to_lid_and_keeps_its_lid(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    await register_all_webhooks(client, receiver)
+    await client.post("/_sandbox/zapi/inbound", json={"phone": "5544977776666"})
+    switched = await client.post("/_sandbox/zapi/contacts/5544977776666", json={"form": "lid"})
+    await client.post("/_sandbox/zapi/inbound", json={"phone": "5544977776666"})
+    await client.post(
+        "/_sandbox/zapi/inbound", json={"phone": "5544977776666", "form": "number_without_lid"}
+    )
+    by_number, by_lid, bare = receiver.bodies("received")
+    lid = switched.json()["lid"]
+    assert (by_number["phone"], by_number["senderLid"], by_number["chatLid"]) == (
+        "5544977776666",
+        lid,
+        lid,
+    )
+    assert (by_lid["phone"], by_lid["chatLid"]) == (lid, lid)
+    assert (bare["phone"], bare["senderLid"], bare["chatLid"]) == ("5544977776666", None, None)
+    state = (await client.get("/_sandbox/state")).json()["zapi"]
+    assert state["contact_forms"] == {"5544977776666": "lid"}
+
+
+async def test_a_placeholder_then_the_real_message_under_the_same_id(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    await register_all_webhooks(client, receiver)
+    result = (
+        await client.post(
+            "/_sandbox/zapi/inbound",
+            json={"text": "quero uma formadora", "placeholder_first": True},
+        )
+    ).json()
+    placeholder, real = receiver.bodies("received")
+    assert placeholder == result["placeholder"]["payload"]
+    # The docs' "aguardando mensagem" example: no content, no @lid or connectedPhone fields.
+    assert placeholder["waitingMessage"] is True
+    assert not {"text", "senderLid", "chatLid", "connectedPhone"} & set(placeholder)
+    assert real["messageId"] == placeholder["messageId"] == result["message_id"]
+    assert (real["waitingMessage"], real["text"]) == (False, {"message": "quero uma formadora"})
+
+
+async def test_a_message_of_the_company_line_names_the_line_as_sender(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    await register_all_webhooks(client, receiver)
+    await client.post("/_sandbox/zapi/inbound", json={"phone": "5544977776666", "from_me": True})
+    [body] = receiver.bodies("received")
+    contact = await client.post("/_sandbox/zapi/contacts/5544977776666", json={"form": "number"})
+    assert body["chatLid"] == contact.json()["lid"]
+    assert body["senderLid"] != body["chatLid"]
 
 
 async def test_group_message_sets_group_phone_and_participant(
@@ -192,6 +246,9 @@ async def test_echo_from_me_and_statuses_off(client: httpx.AsyncClient, receiver
     assert echo["fromApi"] is True
     assert echo["messageId"] == sent["messageId"]
     assert echo["text"] == {"message": "Bom dia"}
+    # Sent by the line: the chat is the recipient's @lid, the sender the line's own.
+    assert echo["chatLid"] != echo["senderLid"]
+    assert re.fullmatch(r"\d{14}@lid", echo["chatLid"])
     assert receiver.bodies("status") == []
     assert len(receiver.bodies("delivery")) == 1
 

@@ -12,7 +12,7 @@ from seleto_agent.domain.send_proofs import (
     proving_message_id,
 )
 from seleto_agent.integrations.zapi.adapter import classify
-from tests.factories import INSTANCE_ID, received_text
+from tests.factories import INSTANCE_ID, ZAPI_LINE, received_text
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 HELLO = body_digest("Olá! Posso ajudar.")
@@ -68,7 +68,8 @@ def test_zapi_echo_of_an_api_send_is_a_sent_echo_with_its_text() -> None:
     echo = classify(
         received_text(
             phone="5511987654321", text="Olá!", message_id="M1", fromMe=True, fromApi=True
-        )
+        ),
+        ZAPI_LINE,
     )
     assert isinstance(echo, SentEcho)
     assert (echo.message_id, echo.text) == ("M1", "Olá!")
@@ -83,10 +84,18 @@ def test_zapi_delivery_callback_names_the_chat_a_status_callback_does_not() -> N
             "zaapId": "Z1",
             "messageId": "M1",
             "instanceId": INSTANCE_ID,
-        }
+        },
+        ZAPI_LINE,
     )
     status = classify(
-        {"type": "MessageStatusCallback", "status": "SENT", "ids": ["M1"], "phone": "5511987654321"}
+        {
+            "type": "MessageStatusCallback",
+            "status": "SENT",
+            "ids": ["M1"],
+            "phone": "5511987654321",
+            "instanceId": INSTANCE_ID,
+        },
+        ZAPI_LINE,
     )
     assert isinstance(delivery, DeliveryUpdate)
     assert delivery.sent_to is not None

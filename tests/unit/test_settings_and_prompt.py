@@ -22,6 +22,17 @@ def test_dev_starts_without_secrets() -> None:
     Settings(_env_file=None).check_for_startup()  # type: ignore[call-arg]
 
 
+@pytest.mark.parametrize("typed", ["+55 44 99999-9999", "5544999999999", "554499999999"])
+def test_the_connected_phone_is_kept_as_e164(typed: str) -> None:
+    settings = Settings(_env_file=None, zapi_connected_phone=typed)  # type: ignore[call-arg]
+    assert settings.zapi_connected_phone == "+5544999999999"
+
+
+def test_a_connected_phone_that_is_no_number_is_refused() -> None:
+    with pytest.raises(ValueError, match="ZAPI_CONNECTED_PHONE"):
+        Settings(_env_file=None, zapi_connected_phone="the company line")  # type: ignore[call-arg]
+
+
 def test_shipped_prompt_loads_with_its_version() -> None:
     prompt = load_prompt(PROJECT_ROOT / "prompts" / "sp_agente_v1.xml")
     assert prompt.label.startswith("sp_agente@")

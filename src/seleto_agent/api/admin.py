@@ -18,13 +18,15 @@ from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.crm import CrmRepository
 from seleto_agent.db.repositories.events import EventRepository
 from seleto_agent.db.repositories.handoffs import HandoffRepository
+from seleto_agent.db.repositories.identities import IdentityRepository
 from seleto_agent.db.repositories.leads import SLOT_COLUMNS, LeadRepository
 from seleto_agent.db.repositories.lgpd import LgpdRequestRepository
 from seleto_agent.db.repositories.quotes import QuoteRepository
 from seleto_agent.domain.events import EventStatus
 from seleto_agent.domain.ownership import Transition
-from seleto_agent.domain.phone import normalise_phone_input
+from seleto_agent.domain.phone import WhatsAppAddress, normalise_phone_input, parse_whatsapp_id
 from seleto_agent.runtime import Runtime
+from seleto_agent.services.identity import find_conversation_key
 from seleto_agent.services.replay import ReplayResult
 from seleto_agent.settings import secret
 
@@ -119,23 +121,30 @@ async def replay_many(body: ReplayRequest, runtime: AdminDep) -> dict[str, Any]:
     return replay_body(result, body.dry_run)
 
 
-def _conversation_key(phone: str) -> str:
-    """A phone in any common format, or `lid:<id>` for a sender known only by a @lid."""
+async def _conversation_key(runtime: Runtime, phone: str) -> str:
+    """A phone in any common format, or `lid:<id>` for a sender known only by a @lid: the key
+    of the conversation that number or `@lid` belongs to (a conversation first opened by
+    `@lid` keeps its `wa:lid:` key after it learns the number; a merged one resolves to the
+    conversation it was merged into)."""
     if phone.startswith("lid:") and phone[4:].isdigit():
-        return f"wa:{phone}"
-    e164 = normalise_phone_input(phone)
-    if e164 is None:
-        raise NotFound("not a known phone number")
-    return f"wa:{e164}"
+        address = parse_whatsapp_id(f"{phone[4:]}@lid")
+    else:
+        e164 = normalise_phone_input(phone)
+        if e164 is None:
+            raise NotFound("not a known phone number")
+        address = WhatsAppAddress(reply_to=e164.lstrip("+"), e164=e164, lid=None)
+    async with runtime.engine.connect() as conn:
+        return await find_conversation_key(conn, address)
 
 
 @router.get("/conversations/{phone}")
 async def get_conversation(phone: str, runtime: AdminDep) -> dict[str, Any]:
-    key = _conversation_key(phone)
+    key = await _conversation_key(runtime, phone)
     async with runtime.engine.connect() as conn:
         conversation = await ConversationRepository(conn).get(key)
         if conversation is None:
             raise NotFound("conversation not found")
+        identities = await IdentityRepository(conn).of_conversation(conversation.id)
         lead = await LeadRepository(conn).get_by_phone(conversation.phone_e164 or key)
         quotes = await QuoteRepository(conn).for_lead(lead.id) if lead else []
         company = await CompanyRepository(conn).for_lead(lead.id) if lead else None
@@ -153,6 +162,9 @@ async def get_conversation(phone: str, runtime: AdminDep) -> dict[str, Any]:
         )
     return {
         "phone": conversation.phone_e164 or key,
+        "conversation_key": key,
+        # Every id this person is known by; `key` rows are conversations merged into this one.
+        "identities": [{"kind": kind, "value": value} for kind, value in identities],
         "owner": conversation.owner.value,
         "owner_reason": conversation.owner_reason,
         "paused_until": _iso(conversation.paused_until),
@@ -203,7 +215,7 @@ def _ownership_body(transition: Transition | None) -> dict[str, Any]:
 
 @router.post("/conversations/{phone}/pause")
 async def pause(phone: str, runtime: AdminDep, body: PauseRequest | None = None) -> dict[str, Any]:
-    key = _conversation_key(phone)
+    key = await _conversation_key(runtime, phone)
     until = body.until if body else None
     if until is not None and until.tzinfo is None:
         raise InvalidPayload("until must carry a time zone offset")
@@ -216,4 +228,5 @@ async def pause(phone: str, runtime: AdminDep, body: PauseRequest | None = None)
 
 @router.post("/conversations/{phone}/resume")
 async def resume(phone: str, runtime: AdminDep) -> dict[str, Any]:
-    return _ownership_body(await runtime.ownership.admin_resume(_conversation_key(phone)))
+    key = await _conversation_key(runtime, phone)
+    return _ownership_body(await runtime.ownership.admin_resume(key))

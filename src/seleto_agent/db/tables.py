@@ -151,6 +151,26 @@ conversations = Table(
     Column("owner_changed_at", UtcDateTime),
 )
 
+# Every id a WhatsApp contact is known by, each pointing at its one conversation: Z-API's number
+# (`e164`) and `@lid` (`lid`), later the Cloud API's ids; `key`: a conversation key merged into
+# another, so that jobs and callbacks naming it still reach the survivor (services/identity.py).
+whatsapp_identities = Table(
+    "whatsapp_identities",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column(
+        "conversation_id",
+        BigId,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("kind", "value", name="uq_whatsapp_identities_kind_value"),
+    Index("ix_whatsapp_identities_conversation", "conversation_id"),
+)
+
 leads = Table(
     "leads",
     metadata,

@@ -260,6 +260,33 @@ def on_resolved(
     return _to(state, BOT_STATE, "ownership.resumed_on_resolve")
 
 
+def on_merge(state: OwnershipState, *, other: OwnershipState) -> Transition:
+    """Another conversation of the same person was merged into this one: the stricter silence
+    wins, so a person (or an LGPD request) who had the other never finds the bot answering.
+
+    Stricter means, in order: any silence over the bot; an LGPD hold over anything; a silence
+    that never ends by itself over one that may (a takeover, a timed pause)."""
+    if other.state is OwnershipStatus.BOT or _strictness(other) <= _strictness(state):
+        return _unchanged(state)
+    activity = max(
+        (t for t in (state.human_last_activity_at, other.human_last_activity_at) if t),
+        default=None,
+    )
+    # The other conversation's handing-off turn is gone: it gets no right to answer here.
+    merged = replace(other, owner_turn_id=None, human_last_activity_at=activity)
+    return _to(state, merged, "ownership.kept_on_merge")
+
+
+def _strictness(state: OwnershipState) -> int:
+    if state.state is OwnershipStatus.BOT:
+        return 0
+    if state.owner_reason == REASON_LGPD:
+        return 3
+    if state.state is OwnershipStatus.HUMAN and not may_auto_resume(state.owner_reason):
+        return 2
+    return 1
+
+
 # --- pt-BR text for the SDR ---------------------------------------------------------------------
 
 

@@ -1,7 +1,9 @@
 """WhatsApp sender identities: phone JIDs, the Brazilian 9th digit and opaque `@lid` ids.
 
-DOMAIN.md §3.3: reply to the exact id received, but key conversations and the CRM on a
-canonical E.164 number (with the 9th digit restored for old 12-digit mobile JIDs).
+DOMAIN.md §3.3: reply to the id received, but key conversations and the CRM on a canonical
+E.164 number (with the 9th digit restored for old 12-digit mobile JIDs). The reply address is
+only ever ASCII digits or `<digits>@lid`, the two forms Z-API's `phone` takes: an id of any
+other shape (a newline before the suffix, Unicode digits) is refused, never mapped to a lead.
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ from dataclasses import dataclass
 import phonenumbers
 
 _JID_SUFFIXES = ("@s.whatsapp.net", "@c.us")
-_LID_RE = re.compile(r"^(\d{5,20})@lid$")
-_DIGITS_RE = re.compile(r"^\+?\d{8,15}$")
+# re.ASCII: `\d` would match any Unicode digit; `fullmatch`: `$` matches before a final "\n".
+_LID_RE = re.compile(r"(\d{5,20})@lid", re.ASCII)
+_DIGITS_RE = re.compile(r"\+?(\d{8,15})", re.ASCII)
+
+E164_KIND = "e164"
+LID_KIND = "lid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,32 +32,68 @@ class WhatsAppAddress:
 
     @property
     def conversation_key(self) -> str:
-        """Stable key of the lead's conversation (also the Agno `user_id`)."""
+        """The key a first contact's conversation gets (also the Agno `user_id`). A known
+        person keeps the key their conversation already has, whatever form they write in:
+        the identity table resolves it (`services/identity.py`)."""
         if self.e164 is not None:
             return f"wa:{self.e164}"
         if self.lid is not None:
             return f"wa:lid:{self.lid}"
         return f"wa:raw:{self.reply_to}"
 
+    @property
+    def identities(self) -> tuple[tuple[str, str], ...]:
+        """(kind, value) pairs this address is known by, for the identity table."""
+        pairs: list[tuple[str, str]] = []
+        if self.e164 is not None:
+            pairs.append((E164_KIND, self.e164))
+        if self.lid is not None:
+            pairs.append((LID_KIND, self.lid))
+        return tuple(pairs)
+
 
 class InvalidWhatsAppId(ValueError):
     pass
 
 
-def parse_whatsapp_id(raw: str) -> WhatsAppAddress:
-    """Parse the sender id of a webhook (`5544999999999`, `...@s.whatsapp.net`, `N@lid`)."""
+def parse_whatsapp_id(raw: str, *, lid: str | None = None) -> WhatsAppAddress:
+    """Parse the sender id of a webhook (`5544999999999`, `...@s.whatsapp.net`, `N@lid`).
+
+    `lid` is the contact's `@lid` when the callback names it next to a number (Z-API's
+    `chatLid`/`senderLid`); one that is missing or not of the `<digits>@lid` shape is left out.
+    """
     value = raw.strip()
     if not value:
         raise InvalidWhatsAppId("empty sender id")
-    lid = _LID_RE.match(value)
-    if lid:
-        return WhatsAppAddress(reply_to=value, e164=None, lid=lid.group(1))
+    own_lid = lid_digits(value)
+    if own_lid is not None:
+        return WhatsAppAddress(reply_to=f"{own_lid}@lid", e164=None, lid=own_lid)
     digits = value
     for suffix in _JID_SUFFIXES:
         digits = digits.removesuffix(suffix)
-    if not _DIGITS_RE.match(digits):
+    number = _DIGITS_RE.fullmatch(digits)
+    if number is None:
         raise InvalidWhatsAppId("sender id is neither a phone number nor a @lid")
-    return WhatsAppAddress(reply_to=value, e164=to_e164(digits.lstrip("+")), lid=None)
+    return WhatsAppAddress(
+        reply_to=number.group(1),
+        e164=to_e164(number.group(1)),
+        lid=lid_digits(lid.strip()) if lid else None,
+    )
+
+
+def preferred_reply_to(known: str | None, received: str) -> str:
+    """Where replies go: the latest form received, except that a known number is not given up
+    for an `@lid` (the number surely reaches the person; WhatsApp's `@lid` rollout is
+    "inconsistente", Z-API's tips/lid.md)."""
+    if known and not known.endswith("@lid") and received.endswith("@lid"):
+        return known
+    return received
+
+
+def lid_digits(value: str) -> str | None:
+    """The digits of a `<digits>@lid` id, or None for any other shape."""
+    match = _LID_RE.fullmatch(value)
+    return match.group(1) if match else None
 
 
 def to_e164(digits: str) -> str | None:

@@ -91,6 +91,7 @@ class EvalService:
                 message_id=message_id,
                 phone=phone,
                 sender_lid=lid_for(phone),
+                chat_lid=lid_for(phone),
                 chat_name="Lead",
                 sender_name="Lead",
                 text=text,

@@ -7,6 +7,13 @@ from prometheus_client import Counter, Gauge, Histogram
 WEBHOOKS = Counter(
     "seleto_webhooks_total", "Webhook requests by provider and outcome", ["provider", "outcome"]
 )
+# A sender never seen before opened a conversation (and is answered: that is the product). A burst
+# of these is what forged callbacks look like (DECISIONS C26): alert on the hourly increase.
+FIRST_CONTACTS = Counter(
+    "seleto_first_contacts_total", "Conversations opened by a sender never seen before"
+)
+# Two conversations found to be one person were merged into the older one.
+IDENTITY_MERGES = Counter("seleto_identity_merges_total", "Conversations merged into another")
 TURNS = Counter("seleto_turns_total", "Agent turns by outcome", ["outcome"])
 TURN_SECONDS = Histogram(
     "seleto_turn_seconds",

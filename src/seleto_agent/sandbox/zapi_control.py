@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException
@@ -48,6 +50,9 @@ KNOB_FIELDS: tuple[str, ...] = (
 )
 
 
+ContactForm = Literal["number", "lid", "number_without_lid"]
+
+
 class InboundRequest(BaseModel):
     phone: str = Field(default="5544999999999", pattern=r"^\d+$")
     text: str = "oi"
@@ -55,8 +60,14 @@ class InboundRequest(BaseModel):
     from_me: bool = False
     is_group: bool = False
     is_newsletter: bool = False
+    # Only the "aguardando mensagem" placeholder, no content.
     waiting_message: bool = False
-    lid_only: bool = False
+    # The placeholder first, then the real message under the same messageId (what WhatsApp
+    # does when it could not decrypt the message at once; vendors.md #2).
+    placeholder_first: bool = False
+    placeholder_delay_seconds: float = Field(default=0.1, ge=0, le=30)
+    # How this message names the contact; unset: the contact's form (`/contacts/{phone}`).
+    form: ContactForm | None = None
     sender_name: str = "Lead"
     copies: int = Field(default=1, ge=1, le=100)
     concurrent: bool = True
@@ -66,6 +77,10 @@ class InboundRequest(BaseModel):
     lid: str | None = Field(default=None, pattern=r"^\d+@lid$")
     group_phone: str | None = Field(default=None, pattern=r"^\d+-group$")
     group_name: str = "Grupo Sandbox"
+
+
+class ContactFormRequest(BaseModel):
+    form: ContactForm
 
 
 class FaultSpec(BaseModel):
@@ -97,13 +112,17 @@ class ZapiFaultsRequest(BaseModel):
 
 
 def _received_message(ctx: SandboxContext, request: InboundRequest) -> ReceivedMessage:
-    sender_lid = request.lid or lid_for(request.phone)
-    phone = sender_lid if request.lid_only else request.phone
+    contact_lid = request.lid or lid_for(request.phone)
+    form = request.form or ctx.state.zapi.contact_form(request.phone)
+    phone = contact_lid if form == "lid" else request.phone
+    lid: str | None = None if form == "number_without_lid" else contact_lid
+    # On a message of the company line the sender is the line; the chat is the contact.
+    sender_lid = lid_for(ctx.config.zapi_connected_phone) if request.from_me else lid
     participant_phone: str | None = None
     participant_lid: str | None = None
     chat_name = request.sender_name
     if request.is_group:
-        participant_phone, participant_lid = phone, sender_lid
+        participant_phone, participant_lid = phone, lid
         phone = request.group_phone or group_phone_for(request.phone)
         chat_name = request.group_name
     audio_url: str | None = None
@@ -117,6 +136,7 @@ def _received_message(ctx: SandboxContext, request: InboundRequest) -> ReceivedM
         message_id=message_id,
         phone=phone,
         sender_lid=sender_lid,
+        chat_lid=lid,
         chat_name=chat_name,
         sender_name=request.sender_name,
         from_me=request.from_me,
@@ -167,11 +187,28 @@ def build_zapi_control_router(ctx: SandboxContext) -> APIRouter:
         url = zapi.webhook_url("received", "received_delivery")
         if url is None:
             return _no_webhook()
-        payload = received_callback(_received_message(ctx, request))
+        message = _received_message(ctx, request)
+        result: JsonDict = {"message_id": message.message_id}
+        if request.placeholder_first:
+            placeholder = received_callback(replace(message, waiting_message=True))
+            result["placeholder"] = {
+                "payload": placeholder,
+                "responses": await ctx.zapi_emitter.post(url, placeholder),
+            }
+            await asyncio.sleep(request.placeholder_delay_seconds)
+        payload = received_callback(message)
         responses = await ctx.zapi_emitter.post(
             url, payload, copies=request.copies, concurrent=request.concurrent
         )
-        return {"message_id": payload["messageId"], "payload": payload, "responses": responses}
+        return {**result, "payload": payload, "responses": responses}
+
+    @router.post("/contacts/{phone}")
+    async def contact_form(phone: str, request: ContactFormRequest) -> JsonDict:
+        """Switch how a contact's next messages name them (e.g. number → `@lid` only)."""
+        if not phone.isdigit():
+            raise HTTPException(422, "phone must be digits")
+        zapi.set_contact_form(phone, request.form)
+        return {"phone": phone, "form": request.form, "lid": lid_for(phone)}
 
     @router.post("/callback", response_model=None)
     async def callback(body: Annotated[JsonDict, Body()]) -> JsonDict | JSONResponse:

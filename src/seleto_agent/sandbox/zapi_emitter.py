@@ -172,7 +172,9 @@ class ZapiEmitter:
             connected_phone=self._config.zapi_connected_phone,
             message_id=sent.message_id,
             phone=sent.phone,
+            # Sent by the line: senderLid is the line's own @lid, chatLid the recipient's.
             sender_lid=lid_for(self._config.zapi_connected_phone),
+            chat_lid=None if sent.phone.endswith("-group") else _chat_lid(sent.phone),
             chat_name=digits,
             sender_name="Seleto Industrial",
             from_me=True,
@@ -201,3 +203,7 @@ class ZapiEmitter:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _chat_lid(phone: str) -> str:
+    return phone if phone.endswith("@lid") else lid_for(phone)

@@ -1,4 +1,10 @@
-"""Faithful Z-API webhook bodies and identifiers (shapes from contracts/zapi.md §2)."""
+"""Faithful Z-API webhook bodies and identifiers (shapes from contracts/zapi.md §2).
+
+Where the vendor review corrected the contract (reviews/vendors.md #1, #2): every contact has
+one stable `@lid`, named next to the number (`senderLid`, `chatLid`) or instead of it (`phone`),
+and the forms switch; a "aguardando mensagem" placeholder is followed by the real message under
+the same `messageId`. The control endpoints (`sandbox/zapi_control.py`) emit both.
+"""
 
 from __future__ import annotations
 
@@ -50,13 +56,17 @@ def group_phone_for(phone_digits: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ReceivedMessage:
-    """Inputs of one ReceivedCallback; `phone` is exactly what the payload's `phone` shows."""
+    """Inputs of one ReceivedCallback; `phone` is exactly what the payload's `phone` shows.
+
+    `sender_lid` is who wrote (on a message of the company line: the line itself), `chat_lid`
+    the contact the chat is with; None leaves the field null (groups, or callbacks from before
+    Z-API sent `@lid` fields)."""
 
     instance_id: str
     connected_phone: str
     message_id: str
     phone: str
-    sender_lid: str
+    sender_lid: str | None
     chat_name: str
     sender_name: str
     from_me: bool = False
@@ -66,6 +76,7 @@ class ReceivedMessage:
     waiting_message: bool = False
     participant_phone: str | None = None
     participant_lid: str | None = None
+    chat_lid: str | None = None
     text: str | None = None
     audio_url: str | None = None
     audio_seconds: int = 5
@@ -73,12 +84,14 @@ class ReceivedMessage:
 
 
 def received_callback(message: ReceivedMessage) -> JsonDict:
-    """Envelope of fixtures/zapi/on_message_received_{text,audio}.json, templated."""
+    """Envelope of fixtures/vendor/zapi/on_message_received_{text,audio}.json, templated."""
+    if message.waiting_message:
+        return waiting_callback(message)
     payload: JsonDict = {
         "isStatusReply": False,
         "senderLid": message.sender_lid,
         # chatLid appears in the docs' template example; for groups it is not the sender's.
-        "chatLid": None if message.is_group else message.sender_lid,
+        "chatLid": None if message.is_group else message.chat_lid,
         "connectedPhone": message.connected_phone,
         "waitingMessage": message.waiting_message,
         "isEdit": False,
@@ -100,9 +113,6 @@ def received_callback(message: ReceivedMessage) -> JsonDict:
         "broadcast": False,
         "type": "ReceivedCallback",
     }
-    # "Aguardando mensagem" payloads carry no content at all.
-    if message.waiting_message:
-        return payload
     if message.audio_url is not None:
         payload["audio"] = {
             "ptt": True,
@@ -114,6 +124,31 @@ def received_callback(message: ReceivedMessage) -> JsonDict:
     else:
         payload["text"] = {"message": message.text or ""}
     return payload
+
+
+def waiting_callback(message: ReceivedMessage) -> JsonDict:
+    """The docs' "aguardando mensagem" example (fixtures/vendor/zapi/on_message_received_waiting
+    .json), templated: no content, and none of the `@lid` or `connectedPhone` fields. WhatsApp
+    re-sends the decrypted message later under the same `messageId` (vendors.md #2)."""
+    return {
+        "isGroup": message.is_group,
+        "isNewsletter": message.is_newsletter,
+        "instanceId": message.instance_id,
+        "messageId": message.message_id,
+        "momment": message.momment_ms,
+        "status": "RECEIVED",
+        "fromMe": message.from_me,
+        "phone": message.phone,
+        "chatName": message.chat_name,
+        "senderName": message.sender_name,
+        "senderPhoto": None,
+        "photo": None,
+        "broadcast": False,
+        "participantLid": message.participant_lid,
+        "type": "ReceivedCallback",
+        "waitingMessage": True,
+        "viewOnce": True,
+    }
 
 
 def delivery_callback(*, instance_id: str, phone: str, zaap_id: str, message_id: str) -> JsonDict:

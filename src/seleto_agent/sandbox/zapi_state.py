@@ -21,6 +21,14 @@ WEBHOOK_KINDS: tuple[str, ...] = (
 )
 
 
+# How a contact's messages name them (contracts/zapi.md §2.1, Z-API tips/lid.md): the number in
+# `phone` with the `@lid` in `senderLid`/`chatLid`; the `@lid` itself in `phone`; or the number
+# alone, as callbacks did before Z-API added the `@lid` fields (late 2025). WhatsApp moves
+# contacts between these forms, "de forma inconsistente".
+CONTACT_FORMS: tuple[str, ...] = ("number", "lid", "number_without_lid")
+DEFAULT_CONTACT_FORM = "number"
+
+
 def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -81,6 +89,7 @@ class ZapiState:
         self._emitted: list[JsonDict] = []
         self._fault_queues: dict[str, deque[ZapiFault]] = {}
         self._knobs = ZapiKnobs()
+        self._contact_forms: dict[str, str] = {}
 
     def reset(self, *, clear_webhooks: bool) -> None:
         with self._lock:
@@ -91,6 +100,7 @@ class ZapiState:
             self._emitted.clear()
             self._fault_queues.clear()
             self._knobs = ZapiKnobs()
+            self._contact_forms.clear()
 
     def snapshot(self) -> JsonDict:
         with self._lock:
@@ -107,6 +117,7 @@ class ZapiState:
                     },
                     **asdict(self._knobs),
                 },
+                "contact_forms": dict(self._contact_forms),
             }
 
     # --- webhooks -------------------------------------------------------------------------
@@ -149,6 +160,19 @@ class ZapiState:
                 ):
                     return dict(entry)
             return None
+
+    # --- contacts ---------------------------------------------------------------------------
+
+    def set_contact_form(self, phone: str, form: str) -> None:
+        """From now on this contact's messages name them this way (a number→LID switch)."""
+        if form not in CONTACT_FORMS:
+            raise ValueError(f"form must be one of {CONTACT_FORMS}")
+        with self._lock:
+            self._contact_forms[phone] = form
+
+    def contact_form(self, phone: str) -> str:
+        with self._lock:
+            return self._contact_forms.get(phone, DEFAULT_CONTACT_FORM)
 
     # --- faults and knobs -------------------------------------------------------------------
 

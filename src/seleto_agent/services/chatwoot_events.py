@@ -22,6 +22,7 @@ from seleto_agent.db.repositories.audit import AuditRepository
 from seleto_agent.db.repositories.chatwoot import ChatwootRepository, queue_mirror
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.events import EventRepository
+from seleto_agent.db.repositories.identities import IdentityRepository
 from seleto_agent.db.repositories.jobs import JobRecord
 from seleto_agent.db.repositories.outbound import OutboundRepository
 from seleto_agent.domain.phone import mask_conversation_key
@@ -58,7 +59,10 @@ class ChatwootEventHandler:
         occurred_at = stored.received_at
         assert event.conversation_id is not None  # ingestion ignores events without one
         async with self._engine.connect() as conn:
-            key = await ChatwootRepository(conn).key_for_conversation(event.conversation_id)
+            linked = await ChatwootRepository(conn).key_for_conversation(event.conversation_id)
+            # A Chatwoot conversation of a conversation since merged into another (both had
+            # one): the SDR's reply or command is for the survivor.
+            key = await IdentityRepository(conn).canonical_key(linked) if linked else None
         if key is None:
             return "unknown_conversation"
         if event.event == "conversation_status_changed":

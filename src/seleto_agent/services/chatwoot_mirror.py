@@ -19,6 +19,7 @@ from seleto_agent.db.repositories.chatwoot import ChatwootRepository
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.events import EventRepository
 from seleto_agent.db.repositories.handoffs import HandoffStatus
+from seleto_agent.db.repositories.identities import IdentityRepository
 from seleto_agent.db.repositories.jobs import JobRecord
 from seleto_agent.db.tables import handoffs, leads, outbound_messages
 from seleto_agent.domain.crm import handoff_brief_text
@@ -65,10 +66,12 @@ class ChatwootMirrorHandler:
         self._labels = handoff_labels
 
     async def handle(self, job: JobRecord) -> str | None:
-        key = job.ordering_key.removeprefix("cw:")
+        queued_for = job.ordering_key.removeprefix("cw:")
         what, ref = str(job.payload["what"]), str(job.payload["ref"])
         mirror_key = f"{what}:{ref}"
         async with self._engine.connect() as conn:
+            # Queued before its conversation was merged into another: it goes to the survivor.
+            key = await IdentityRepository(conn).canonical_key(queued_for) or queued_for
             _attempted, posted = await ChatwootRepository(conn).message(mirror_key)
         if posted is not None and what != "handoff":
             return "already_posted"
@@ -240,6 +243,7 @@ class ChatwootMirrorHandler:
         if open_first:
             conversation_id = open_first[0].id
         else:
+            await self._still_current(key)
             created = await self._client.create_conversation(
                 source_id=source_id, inbox_id=self._inbox_id, contact_id=contact_id
             )
@@ -259,6 +263,7 @@ class ChatwootMirrorHandler:
                     "link it to the inbox or merge it, then replay this job",
                     status_code=409,
                 )
+        await self._still_current(key)
         created = await self._client.create_contact(
             inbox_id=self._inbox_id,
             name=await self._display_name(key, phone),
@@ -266,6 +271,15 @@ class ChatwootMirrorHandler:
             identifier=identifier,
         )
         return created.contact_id, created.source_id
+
+    async def _still_current(self, key: str) -> None:
+        """Right before creating a Chatwoot record: a job that started before its conversation
+        was merged into another (and waited out a Chatwoot outage since) starts over under the
+        survivor's key, instead of giving the merged conversation a contact of its own."""
+        async with self._engine.connect() as conn:
+            current = await IdentityRepository(conn).canonical_key(key)
+        if current != key:
+            raise JobNotReady("the conversation was merged into another", retry_in=0.0)
 
     async def _display_name(self, key: str, phone: str | None) -> str:
         async with self._engine.connect() as conn:

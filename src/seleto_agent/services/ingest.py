@@ -29,11 +29,24 @@ from seleto_agent.domain.events import (
     SentEcho,
 )
 from seleto_agent.domain.jobs import JobKind
+from seleto_agent.domain.phone import preferred_reply_to
 from seleto_agent.observability.logging import get_logger
-from seleto_agent.observability.metrics import WEBHOOKS
+from seleto_agent.observability.metrics import FIRST_CONTACTS, IDENTITY_MERGES, WEBHOOKS
+from seleto_agent.services.identity import (
+    IdentityRace,
+    IdentityService,
+    Resolved,
+    already_settled,
+    find_conversation_key,
+    lookup,
+)
 from seleto_agent.services.send_confirmation import record_proof
 
 log = get_logger(__name__)
+
+# Two first messages of one person in two forms at once: the loser of the race finds the other's
+# identity rows on its next try; a third try would mean something else is wrong.
+IDENTITY_RACE_ATTEMPTS = 3
 
 
 class IngestService:
@@ -41,11 +54,13 @@ class IngestService:
         self,
         engine: AsyncEngine,
         *,
+        identity: IdentityService,
         on_accepted: Callable[[], None],
         mirror: bool = False,
         phone_echo_grace: timedelta = timedelta(seconds=5),
     ) -> None:
         self._engine = engine
+        self._identity = identity
         self._on_accepted = on_accepted
         # Chatwoot configured: every lead message is queued for the mirror with its event.
         self._mirror = mirror
@@ -74,21 +89,8 @@ class IngestService:
         log.info("inbound.rejected", provider=provider, event_id=event_id, reason=error)
         return event_id
 
-    async def ingest(
-        self, *, raw: bytes, classified: Classified, expected_instance: str | None
-    ) -> IngestOutcome:
-        if (
-            expected_instance
-            and classified.instance_id
-            and classified.instance_id != expected_instance
-        ):
-            # Another Z-API instance pointed at our URL: keep the body, start nothing.
-            classified = IgnoredCallback(
-                provider=classified.provider,
-                event_type=classified.event_type,
-                reason="unknown_instance",
-                instance_id=classified.instance_id,
-            )
+    async def ingest(self, *, raw: bytes, classified: Classified) -> IngestOutcome:
+        """Store a classified callback (the adapter has checked it names our line)."""
         if isinstance(classified, InboundMessage):
             outcome = await self._accept(raw, classified)
         elif isinstance(classified, DeliveryUpdate):
@@ -101,64 +103,89 @@ class IngestService:
         return outcome
 
     async def _accept(self, raw: bytes, message: InboundMessage) -> IngestOutcome:
+        for _attempt in range(IDENTITY_RACE_ATTEMPTS - 1):
+            try:
+                return await self._accept_once(raw, message)
+            except IdentityRace as race:
+                log.info("inbound.identity_race", reason=str(race))
+        return await self._accept_once(raw, message)
+
+    async def _accept_once(self, raw: bytes, message: InboundMessage) -> IngestOutcome:
         now = datetime.now(UTC)
-        key = message.sender.conversation_key
-        event = NewEvent(
-            provider=message.provider,
-            instance_id=message.instance_id,
-            message_id=message.message_id,
-            event_type=message.event_type,
-            payload=raw,
-            status=EventStatus.RECEIVED,
-            received_at=now,
-            conversation_key=key,
-            reply_to=message.sender.reply_to,
-            phone_e164=message.sender.e164,
-            content_kind=message.kind.value,
-            body_text=message.text,
-        )
+        sender = message.sender
         async with self._engine.begin() as conn:
-            event_id = await EventRepository(conn).insert_unique(event)
+            matches = await lookup(conn, sender)
+            known = already_settled(sender, matches)
+            if known is not None:
+                # The usual case: one indexed lookup, then the same writes as ever.
+                resolved = Resolved(
+                    known.id,
+                    known.conversation_key,
+                    preferred_reply_to(known.reply_to, sender.reply_to),
+                )
+            else:
+                resolved = await self._identity.settle(conn, sender, matches, now=now)
+            event_id = await EventRepository(conn).insert_unique(
+                NewEvent(
+                    provider=message.provider,
+                    instance_id=message.instance_id,
+                    message_id=message.message_id,
+                    event_type=message.event_type,
+                    payload=raw,
+                    status=EventStatus.RECEIVED,
+                    received_at=now,
+                    conversation_key=resolved.key,
+                    reply_to=resolved.reply_to,
+                    phone_e164=sender.e164,
+                    content_kind=message.kind.value,
+                    body_text=message.text,
+                )
+            )
             if event_id is None:
                 log.info("inbound.duplicate", provider=message.provider)
                 return IngestOutcome.DUPLICATE
-            await ConversationRepository(conn).touch_inbound(
-                key=key,
-                phone_e164=message.sender.e164,
-                reply_to=message.sender.reply_to,
-                session_id=key,
-                now=now,
-            )
+            if known is not None and not await ConversationRepository(conn).touch_inbound(
+                known.id, reply_to=resolved.reply_to, now=now
+            ):
+                raise IdentityRace("the conversation was merged into another meanwhile")
             if self._mirror:
                 await queue_mirror(
-                    conn, conversation_key=key, what="incoming", ref=str(event_id), now=now
+                    conn, conversation_key=resolved.key, what="incoming", ref=str(event_id), now=now
                 )
-        log.info("inbound.accepted", event_id=event_id, kind=message.kind.value, phone=key)
+        if resolved.first_contact:
+            FIRST_CONTACTS.inc()
+        IDENTITY_MERGES.inc(resolved.merged)
+        log.info("inbound.accepted", event_id=event_id, kind=message.kind.value, phone=resolved.key)
         self._on_accepted()
         return IngestOutcome.ACCEPTED
 
     async def _ignore(self, raw: bytes, callback: IgnoredCallback) -> IngestOutcome:
         now = datetime.now(UTC)
-        event = NewEvent(
-            provider=callback.provider,
-            instance_id=callback.instance_id or "",
-            message_id=callback.message_id,
-            event_type=callback.event_type,
-            payload=raw,
-            status=EventStatus.IGNORED,
-            received_at=now,
-            conversation_key=callback.sender.conversation_key if callback.sender else None,
-            reply_to=callback.sender.reply_to if callback.sender else None,
-            phone_e164=callback.sender.e164 if callback.sender else None,
-            body_text=callback.text,
-            last_error=callback.reason,
-        )
+        sender = callback.sender
         async with self._engine.begin() as conn:
-            event_id = await EventRepository(conn).insert_unique(event)
-            if event_id is not None and callback.reason == PHONE_REPLY_REASON and callback.sender:
+            # Filed under the conversation the sender already has; such a callback links
+            # nothing (a company-phone message names the lead, not who typed it).
+            key = await find_conversation_key(conn, sender) if sender else None
+            event_id = await EventRepository(conn).insert_unique(
+                NewEvent(
+                    provider=callback.provider,
+                    instance_id=callback.instance_id or "",
+                    message_id=callback.message_id,
+                    event_type=callback.event_type,
+                    payload=raw,
+                    status=EventStatus.IGNORED,
+                    received_at=now,
+                    conversation_key=key,
+                    reply_to=sender.reply_to if sender else None,
+                    phone_e164=sender.e164 if sender else None,
+                    body_text=callback.text,
+                    last_error=callback.reason,
+                )
+            )
+            if event_id is not None and callback.reason == PHONE_REPLY_REASON and key:
                 await JobRepository(conn).enqueue(
                     kind=JobKind.PHONE_REPLY,
-                    ordering_key=f"phone:{callback.sender.conversation_key}",
+                    ordering_key=f"phone:{key}",
                     dedupe_key=f"phone:{event_id}",
                     payload={"event_id": event_id},
                     now=now,
@@ -200,7 +227,7 @@ class IngestService:
                     provider=update.provider,
                     message_id=update.provider_message_ids[0],
                     kind="delivery",
-                    conversation_key=update.sent_to.conversation_key,
+                    conversation_key=await find_conversation_key(conn, update.sent_to),
                     text=None,
                 )
         log.info("outbound.delivery_status", status=update.status, matched=matched)
@@ -209,22 +236,23 @@ class IngestService:
     async def _echo(self, raw: bytes, echo: SentEcho) -> IngestOutcome:
         """Our own send, echoed back: starts nothing, but proves which text went out."""
         now = datetime.now(UTC)
-        key = echo.recipient.conversation_key
-        event = NewEvent(
-            provider=echo.provider,
-            instance_id=echo.instance_id or "",
-            message_id=echo.message_id,
-            event_type=echo.event_type,
-            payload=raw,
-            status=EventStatus.IGNORED,
-            received_at=now,
-            conversation_key=key,
-            reply_to=echo.recipient.reply_to,
-            phone_e164=echo.recipient.e164,
-            last_error=OWN_ECHO_REASON,
-        )
         async with self._engine.begin() as conn:
-            event_id = await EventRepository(conn).insert_unique(event)
+            key = await find_conversation_key(conn, echo.recipient)
+            event_id = await EventRepository(conn).insert_unique(
+                NewEvent(
+                    provider=echo.provider,
+                    instance_id=echo.instance_id or "",
+                    message_id=echo.message_id,
+                    event_type=echo.event_type,
+                    payload=raw,
+                    status=EventStatus.IGNORED,
+                    received_at=now,
+                    conversation_key=key,
+                    reply_to=echo.recipient.reply_to,
+                    phone_e164=echo.recipient.e164,
+                    last_error=OWN_ECHO_REASON,
+                )
+            )
             if event_id is None:
                 return IngestOutcome.DUPLICATE
             if not await OutboundRepository(conn).holds_message_id(

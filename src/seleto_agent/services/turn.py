@@ -254,12 +254,12 @@ class TurnProcessor:
                 seconds=claimed.lease_seconds,
             ):
                 raise LeaseLost(conversation.conversation_key)
+            # The fence just renewed the row's lease, so the row is there.
+            assert current is not None
             # A pause this very turn caused (its own handoff) still lets its reply out.
-            paused_by_this_turn = current is not None and current.owner_turn_id == turn_id
-            if (
-                current
-                and not paused_by_this_turn
-                and not bot_may_answer(current.owner, current.paused_until, datetime.now(UTC))
+            paused_by_this_turn = current.owner_turn_id == turn_id
+            if not paused_by_this_turn and not bot_may_answer(
+                current.owner, current.paused_until, datetime.now(UTC)
             ):
                 # A human took over while the model was thinking: drop the draft.
                 await EventRepository(conn).mark_done(
@@ -270,7 +270,9 @@ class TurnProcessor:
                 key=f"reply:{turn_id}",
                 provider=self._outbound.provider,
                 conversation_key=conversation.conversation_key,
-                recipient=last.reply_to or conversation.reply_to,
+                # The conversation's address, not the last message's: a lead who wrote by
+                # `@lid` is still answered on the number once it is known (services/identity.py).
+                recipient=current.reply_to,
                 body=reply.text,
                 turn_id=turn_id,
                 now=datetime.now(UTC),

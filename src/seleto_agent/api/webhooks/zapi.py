@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from seleto_agent.api.deps import RuntimeDep, check_token, read_body_limited
 from seleto_agent.api.errors import InvalidPayload, MalformedJson
-from seleto_agent.integrations.zapi.adapter import PROVIDER, classify
+from seleto_agent.integrations.zapi.adapter import PROVIDER, ZApiLine, classify
 from seleto_agent.settings import secret
 
 router = APIRouter()
@@ -31,7 +31,6 @@ async def zapi_webhook(token: str, request: Request, runtime: RuntimeDep) -> dic
             provider=PROVIDER, raw=raw, event_type="malformed", error="not_a_json_object"
         )
         raise InvalidPayload("body must be a JSON object")
-    outcome = await runtime.ingest.ingest(
-        raw=raw, classified=classify(body), expected_instance=settings.zapi_instance_id
-    )
+    line = ZApiLine(settings.zapi_instance_id, settings.zapi_connected_phone)
+    outcome = await runtime.ingest.ingest(raw=raw, classified=classify(body, line))
     return {"status": outcome.value}

@@ -39,25 +39,43 @@ class ConversationRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def touch_inbound(
+    async def create(
         self, *, key: str, phone_e164: str | None, reply_to: str, session_id: str, now: datetime
-    ) -> None:
-        """Create the conversation on first contact; remember the id to reply to."""
-        statement = insert_for(self._conn, t).values(
-            conversation_key=key,
-            phone_e164=phone_e164,
-            reply_to=reply_to,
-            owner=ConversationOwner.BOT,
-            session_id=session_id,
-            last_inbound_at=now,
-            created_at=now,
-            updated_at=now,
+    ) -> int | None:
+        """Open the conversation of a first contact; None when the key already exists."""
+        statement = (
+            insert_for(self._conn, t)
+            .values(
+                conversation_key=key,
+                phone_e164=phone_e164,
+                reply_to=reply_to,
+                owner=ConversationOwner.BOT,
+                session_id=session_id,
+                last_inbound_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["conversation_key"])
+            .returning(t.c.id)
         )
-        statement = statement.on_conflict_do_update(
-            index_elements=["conversation_key"],
-            set_={"reply_to": reply_to, "last_inbound_at": now, "updated_at": now},
+        created: int | None = (await self._conn.execute(statement)).scalar_one_or_none()
+        return created
+
+    async def touch_inbound(self, conversation_id: int, *, reply_to: str, now: datetime) -> bool:
+        """The lead wrote: remember the address to reply to. False when the conversation is
+        gone (merged into another meanwhile)."""
+        result = await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id)
+            .values(reply_to=reply_to, last_inbound_at=now, updated_at=now)
         )
-        await self._conn.execute(statement)
+        return result.rowcount == 1
+
+    async def learn_phone(self, conversation_id: int, phone_e164: str, *, now: datetime) -> None:
+        """A conversation known only by `@lid` learns the person's number."""
+        await self._conn.execute(
+            update(t).where(t.c.id == conversation_id).values(phone_e164=phone_e164, updated_at=now)
+        )
 
     async def get(self, key: str) -> ConversationRecord | None:
         row = (

@@ -1,7 +1,13 @@
-"""Turns a Z-API callback body into a domain event (contracts/zapi.md §2)."""
+"""Turns a Z-API callback body into a domain event (contracts/zapi.md §2).
+
+Z-API signs no callback (contracts/zapi.md §3): besides the secret webhook path, a callback is
+only believed when it names our instance (`instanceId`, required) and, when ZAPI_CONNECTED_PHONE
+is set, our line (`connectedPhone`). What a holder of the URL can still forge: DECISIONS C26.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,13 +24,44 @@ from seleto_agent.domain.events import (
 )
 from seleto_agent.domain.phone import InvalidWhatsAppId, WhatsAppAddress, parse_whatsapp_id
 from seleto_agent.integrations.zapi.schemas import ZApiReceivedCallback, ZApiStatusCallback
+from seleto_agent.observability.logging import get_logger
+
+log = get_logger(__name__)
 
 PROVIDER = "zapi"
+# Z-API reports one message per status callback in every example; a few in a burst at most.
+# More is no callback of ours (red-team M2): the rest are dropped, not written.
+MAX_STATUS_IDS = 50
+# A message from the company line without `connectedPhone` (every documented example has it):
+# it could be anyone who knows the URL, so it neither pauses the bot nor proves a send.
+FROM_ME_UNVERIFIED_REASON = "from_me_unverified"
+# An "aguardando mensagem" placeholder is stored under its own dedupe key: WhatsApp re-sends
+# the decrypted message under the same `messageId` (vendors.md #2), and that one must be taken.
+WAITING_MESSAGE_REASON = "waiting_message"
+PLACEHOLDER_KEY_PREFIX = "waiting:"
 
 
-def classify(body: dict[str, Any]) -> Classified:
+@dataclass(frozen=True, slots=True)
+class ZApiLine:
+    """The instance whose callbacks we act on and, when configured, its WhatsApp number."""
+
+    instance_id: str | None
+    connected_phone: str | None = None  # E.164
+
+
+def classify(body: dict[str, Any], line: ZApiLine) -> Classified:
     """What this callback means for us. Never raises on a well-formed JSON object."""
     event_type = str(body.get("type") or "")
+    problem = _line_problem(body, line)
+    if problem is not None:
+        # Another instance pointed at our URL, or a forger who does not know ours: keep the
+        # body, start nothing.
+        return IgnoredCallback(
+            provider=PROVIDER,
+            event_type=event_type or "unknown",
+            reason=problem,
+            instance_id=_str_or_none(body.get("instanceId")),
+        )
     # Z-API docs DISAGREE on the case ("ReceivedCallBack" in the table, "ReceivedCallback" in
     # every example): compare case-insensitively.
     kind = event_type.lower()
@@ -41,6 +78,23 @@ def classify(body: dict[str, Any]) -> Classified:
     )
 
 
+def _line_problem(body: dict[str, Any], line: ZApiLine) -> str | None:
+    if not line.instance_id:
+        return "instance_not_configured"
+    instance_id = _str_or_none(body.get("instanceId"))
+    if instance_id is None:
+        return "missing_instance"
+    if instance_id != line.instance_id:
+        return "unknown_instance"
+    connected = body.get("connectedPhone")
+    if line.connected_phone and connected is not None:
+        # Z-API writes the line as a JID (12 digits for an old Brazilian mobile): compare E.164.
+        address = _address(str(connected))
+        if address is None or address.e164 != line.connected_phone:
+            return "unknown_connected_phone"
+    return None
+
+
 def _classify_received(body: dict[str, Any], event_type: str) -> Classified:
     try:
         callback = ZApiReceivedCallback.model_validate(body)
@@ -50,9 +104,22 @@ def _classify_received(body: dict[str, Any], event_type: str) -> Classified:
     if not callback.message_id or not callback.phone:
         return _ignored(body, event_type, "missing_message_id_or_phone")
     try:
-        sender = parse_whatsapp_id(callback.phone)
+        sender = parse_whatsapp_id(callback.phone, lid=_contact_lid(callback))
     except InvalidWhatsAppId:
         sender = None
+    if callback.waiting_message:
+        # Not decrypted yet, no content (also on the company phone's own messages: the docs'
+        # example is `fromMe: true`); nothing to act on until the real message comes.
+        return IgnoredCallback(
+            provider=PROVIDER,
+            event_type=event_type,
+            reason=WAITING_MESSAGE_REASON,
+            instance_id=callback.instance_id,
+            message_id=PLACEHOLDER_KEY_PREFIX + callback.message_id,
+            sender=sender,
+        )
+    if callback.from_me and not callback.connected_phone:
+        return _ignored(body, event_type, FROM_ME_UNVERIFIED_REASON, sender=sender)
     skip_reason = _skip_reason(callback)
     if skip_reason == OWN_ECHO_REASON and sender is not None:
         _kind, text = _content(callback)
@@ -85,13 +152,23 @@ def _classify_received(body: dict[str, Any], event_type: str) -> Classified:
     return InboundMessage(
         provider=PROVIDER,
         event_type=event_type,
-        instance_id=callback.instance_id or "",
+        instance_id=callback.instance_id,
         message_id=callback.message_id,
         sender=sender,
         kind=content_kind,
         text=text,
         sender_name=callback.sender_name,
     )
+
+
+def _contact_lid(callback: ZApiReceivedCallback) -> str | None:
+    """The contact's `@lid` (contracts/zapi.md §2.1: `chatLid` is the most stable id).
+
+    On a message of the company line `senderLid` is the sender, that is us, so only the chat's
+    counts there."""
+    if callback.from_me:
+        return callback.chat_lid
+    return callback.chat_lid or callback.sender_lid
 
 
 def _skip_reason(callback: ZApiReceivedCallback) -> str | None:
@@ -106,9 +183,6 @@ def _skip_reason(callback: ZApiReceivedCallback) -> str | None:
         return "newsletter"
     if callback.broadcast or phone.endswith("@broadcast"):
         return "broadcast"
-    if callback.waiting_message:
-        # "Aguardando mensagem": WhatsApp could not decrypt it yet; it carries no content.
-        return "waiting_message"
     if callback.is_edit:
         return "edit"
     if callback.reaction is not None:
@@ -154,6 +228,9 @@ def _classify_status(body: dict[str, Any], event_type: str) -> Classified:
     if not ids or not status:
         return _ignored(body, event_type, "status_without_ids")
     unique_ids = tuple(dict.fromkeys(ids))
+    if len(unique_ids) > MAX_STATUS_IDS:
+        log.warning("zapi.status_ids_capped", ids=len(unique_ids), kept=MAX_STATUS_IDS)
+        unique_ids = unique_ids[:MAX_STATUS_IDS]
     return DeliveryUpdate(
         provider=PROVIDER,
         event_type=event_type,

@@ -27,9 +27,16 @@ class ZApiCaptioned(_Lenient):
 
 class ZApiReceivedCallback(_Lenient):
     type: str
-    instance_id: str | None = Field(default=None, alias="instanceId")
+    # Required by classify() before this model is built; checked against ZAPI_INSTANCE_ID.
+    instance_id: str = Field(alias="instanceId")
     message_id: str | None = Field(default=None, alias="messageId")
+    # The number or the `@lid` of the chat (contracts/zapi.md §2.1: either may come).
     phone: str | None = None
+    # The contact's `@lid` next to the number (docs examples carry one or the other).
+    chat_lid: str | None = Field(default=None, alias="chatLid")
+    sender_lid: str | None = Field(default=None, alias="senderLid")
+    # Our line, as Z-API writes it (`554499999999`).
+    connected_phone: str | None = Field(default=None, alias="connectedPhone")
     from_me: bool = Field(default=False, alias="fromMe")
     # Sent through the API (our own sends echoed back); absent or false: typed on the phone.
     from_api: bool = Field(default=False, alias="fromApi")
