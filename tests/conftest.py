@@ -40,6 +40,7 @@ INSTANCE_ID = "SANDBOX-INSTANCE"
 _CHATWOOT = SandboxConfig()
 CHATWOOT_ACCOUNT_ID = _CHATWOOT.chatwoot_account_id
 CHATWOOT_INBOX_ID = _CHATWOOT.chatwoot_inbox_id
+CHATWOOT_OTHER_INBOX_ID = _CHATWOOT.chatwoot_other_inbox_id
 CHATWOOT_USER_TOKEN = _CHATWOOT.chatwoot_user_token
 CHATWOOT_BOT_TOKEN = _CHATWOOT.chatwoot_bot_token
 CHATWOOT_WEBHOOK_SECRET = _CHATWOOT.chatwoot_webhook_secret

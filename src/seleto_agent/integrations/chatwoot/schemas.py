@@ -177,6 +177,10 @@ class Conversation(ChatwootModel):
     def contact_id(self) -> int | None:
         return self.meta.sender.id if self.meta.sender is not None else None
 
+    @property
+    def assignee_id(self) -> int | None:
+        return self.meta.assignee.id if self.meta.assignee is not None else None
+
 
 class MessageSender(ChatwootModel):
     id: LooseInt = None
@@ -198,9 +202,15 @@ class Message(ChatwootModel):
     created_at: Annotated[int | str | None, BeforeValidator(_int_or_str)] = None
 
 
+def _bool_or_none(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 class SearchMeta(ChatwootModel):
+    # The size of this page in current Chatwoot (not a total); absent in older versions.
     count: LooseInt = None
     current_page: LooseInt = None
+    has_more: Annotated[bool | None, BeforeValidator(_bool_or_none)] = None
 
 
 class ContactSearchPage(ChatwootModel):
