@@ -227,6 +227,8 @@ async def test_conversation_is_read_with_its_status_and_assignee(
     await client.assign(conversation_id, assignee_id=7)
     read = await client.conversation(conversation_id)
     assert (read.id, read.status, read.assignee_id) == (conversation_id, "open", 7)
+    await client.unassign(conversation_id)
+    assert (await client.conversation(conversation_id)).assignee_id is None
 
 
 async def test_token_is_sent_in_the_proxy_safe_spelling(

@@ -240,6 +240,15 @@ class ChatwootClient:
             "POST", f"/conversations/{conversation_id}/assignments", "assignments", json=payload
         )
 
+    async def unassign(self, conversation_id: int) -> None:
+        """Leaves the conversation without an agent (its team, if any, stays)."""
+        await self._call(
+            "POST",
+            f"/conversations/{conversation_id}/assignments",
+            "assignments",
+            json={"assignee_id": None},
+        )
+
     async def set_labels(self, conversation_id: int, labels: list[str]) -> list[str]:
         """Replace the conversation's labels (Chatwoot overwrites); returns the stored list."""
         body = await self._call(
