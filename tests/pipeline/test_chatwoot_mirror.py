@@ -439,6 +439,39 @@ async def test_existing_contact_outside_the_inbox_is_linked_and_mirrored(
     assert statuses == {"done"}
 
 
+async def test_automation_and_bot_messages_are_not_an_sdr_reply(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    """An automation rule's message, an agent bot's and Captain's are stored as ignored: not
+    sent to the lead, and the bot keeps the conversation (vendors review #12)."""
+    service = await start(service_factory, sandbox)
+    async with wired(service, sandbox):
+        await turn(service, sandbox, "oi", "Olá! Posso ajudar.")
+        cid = await conversation_id(sandbox)
+        for by in ("automation", "agent_bot", "captain_assistant"):
+            # In a thread: the simulator answers once its webhooks, served here, are answered.
+            await asyncio.to_thread(
+                sandbox.chatwoot_automated_message, cid, f"mensagem de {by}", by
+            )
+        await asyncio.to_thread(sandbox.chatwoot_flush)
+        async with service.runtime.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(inbound_events.c.status, inbound_events.c.last_error).where(
+                        inbound_events.c.provider == "chatwoot",
+                        inbound_events.c.event_type == "message_created",
+                    )
+                )
+            ).all()
+        ignored = sorted(r.last_error for r in rows if r.status == "ignored")
+        assert ignored.count("automation_message") == 1
+        assert ignored.count("not_from_a_person") == 2
+        await wait_for(lambda: jobs_settled(service, "chatwoot.event"))
+        assert texts(sandbox) == ["Olá! Posso ajudar."]
+        assert (await owner(service))["owner"] == "bot"
+        await turn(service, sandbox, "e o preço?", "Depende do modelo.")
+
+
 async def test_resolving_in_chatwoot_gives_the_lead_back_to_the_bot(
     service_factory: Any, sandbox: Sandbox
 ) -> None:

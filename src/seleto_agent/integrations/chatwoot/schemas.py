@@ -20,13 +20,18 @@ _MESSAGE_TYPE_BY_NUMBER: dict[int, MessageType] = dict(enumerate(MESSAGE_TYPES))
 SEARCH_PAGE_SIZE = 15
 
 
+# Chatwoot's ids are Postgres bigints; anything outside that is no id (and would overflow
+# the columns and SQL parameters it is looked up with).
+_MAX_ID = 2**63 - 1
+
+
 def loose_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+        value = int(value.strip())
+    if isinstance(value, int) and 0 <= value <= _MAX_ID:
+        return value
     return None
 
 
