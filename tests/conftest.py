@@ -40,6 +40,7 @@ INSTANCE_ID = "SANDBOX-INSTANCE"
 _CHATWOOT = SandboxConfig()
 CHATWOOT_ACCOUNT_ID = _CHATWOOT.chatwoot_account_id
 CHATWOOT_INBOX_ID = _CHATWOOT.chatwoot_inbox_id
+CHATWOOT_OTHER_INBOX_ID = _CHATWOOT.chatwoot_other_inbox_id
 CHATWOOT_USER_TOKEN = _CHATWOOT.chatwoot_user_token
 CHATWOOT_BOT_TOKEN = _CHATWOOT.chatwoot_bot_token
 CHATWOOT_WEBHOOK_SECRET = _CHATWOOT.chatwoot_webhook_secret
@@ -224,6 +225,15 @@ class Sandbox:
             "private_note", {"conversation_id": conversation_id, "content": content}
         )
 
+    def chatwoot_automated_message(
+        self, conversation_id: int, content: str, by: str
+    ) -> dict[str, Any]:
+        """A public message no person typed: `by` "automation", "agent_bot" or
+        "captain_assistant"."""
+        return self._chatwoot_control(
+            "automated_message", {"conversation_id": conversation_id, "content": content, "by": by}
+        )
+
     def chatwoot_resolve(self, conversation_id: int) -> dict[str, Any]:
         return self._chatwoot_control("resolve", {"conversation_id": conversation_id})
 
@@ -399,10 +409,10 @@ async def service_factory(database_url: str, sandbox: Sandbox) -> AsyncIterator[
 
 
 @asynccontextmanager
-async def listening(service: Service) -> AsyncIterator[str]:
+async def listening(service: Service, port: int | None = None) -> AsyncIterator[str]:
     """Serve the service's app on a real port (in this event loop) so the simulators can call
-    it; yields the base URL."""
-    port = free_port()
+    it; yields the base URL. `port` when the URL must be known before the service starts."""
+    port = port or free_port()
     config = uvicorn.Config(
         service.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
     )

@@ -315,7 +315,12 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
             mirror=chatwoot is not None,
             phone_echo_grace=timedelta(seconds=settings.phone_echo_grace_seconds),
         ),
-        chatwoot_ingest=ChatwootIngest(engine, on_queued=wake_outbox),
+        chatwoot_ingest=ChatwootIngest(
+            engine,
+            on_queued=wake_outbox,
+            account_id=settings.chatwoot_account_id,
+            inbox_id=settings.chatwoot_inbox_id,
+        ),
         replay=ReplayService(engine, on_queued=wake),
         outbox=outbox,
         job_replay=JobReplayService(engine, on_queued=wake_outbox),

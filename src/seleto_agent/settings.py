@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     chatwoot_inbox_id: int | None = None
     chatwoot_api_token: SecretStr | None = None
     chatwoot_webhook_token: SecretStr | None = None
+    # Comma list: one webhook secret per webhook pointing here (the API inbox's, an account
+    # webhook's), plus the old one during a rotation. Never the inbox's HMAC token.
     chatwoot_webhook_secret: SecretStr | None = None
     # Chatwoot's own webhook timeout is 5 s; our calls to it get the same budget.
     chatwoot_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -231,6 +233,16 @@ class Settings(BaseSettings):
                 "META_PHONE_NUMBER_ID": self.meta_phone_number_id,
                 "META_APP_SECRET": self.meta_app_secret,
                 "META_VERIFY_TOKEN": self.meta_verify_token,
+            }
+        if self.chatwoot_base_url:
+            # With Chatwoot on, a webhook nobody signed could make the bot send any text to any
+            # lead and silence it (redteam H3): prod takes Chatwoot whole or not at all.
+            required |= {
+                "CHATWOOT_ACCOUNT_ID": self.chatwoot_account_id,
+                "CHATWOOT_INBOX_ID": self.chatwoot_inbox_id,
+                "CHATWOOT_API_TOKEN": self.chatwoot_api_token,
+                "CHATWOOT_WEBHOOK_TOKEN": self.chatwoot_webhook_token,
+                "CHATWOOT_WEBHOOK_SECRET": self.chatwoot_webhook_secret,
             }
         missing = [name for name, value in required.items() if not _is_set(value)]
         if self.log_pii_key.get_secret_value() in ("", "dev-only-log-key"):

@@ -21,6 +21,7 @@ from tests.conftest import (
     CHATWOOT_ACCOUNT_ID,
     CHATWOOT_BOT_TOKEN,
     CHATWOOT_INBOX_ID,
+    CHATWOOT_OTHER_INBOX_ID,
     CHATWOOT_USER_TOKEN,
     Sandbox,
     free_port,
@@ -149,19 +150,95 @@ async def test_conversation_and_message_methods(http: httpx.AsyncClient, sandbox
         await client.assign(conversation.id)
 
 
-async def test_search_follows_every_page(http: httpx.AsyncClient, sandbox: Sandbox) -> None:
-    client = chatwoot(http, sandbox)
-    for index in range(20):
+async def _leads(client: ChatwootClient, count: int) -> None:
+    for index in range(count):
         await client.create_contact(
             inbox_id=CHATWOOT_INBOX_ID,
             name=f"Lead Seleto {index}",
             phone_number=f"+55119000000{index:02d}",
             identifier=f"lead-{index}",
         )
+
+
+async def test_search_follows_every_page(http: httpx.AsyncClient, sandbox: Sandbox) -> None:
+    client = chatwoot(http, sandbox)
+    await _leads(client, 20)
     found = await client.search_contacts("Lead Seleto")
     assert [c.name for c in found] == [f"Lead Seleto {index}" for index in range(20)]
     pages = [r["query"] for r in requests(sandbox, "GET /contacts/search")]
     assert [("page=1" in q, "page=2" in q) for q in pages] == [(True, False), (False, True)]
+
+
+async def test_search_stops_when_chatwoot_says_there_is_no_more(
+    http: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    client = chatwoot(http, sandbox)
+    await _leads(client, 15)
+    assert len(await client.search_contacts("Lead Seleto")) == 15
+    # A full page with `has_more: false` is the last one: no request for an empty page 2.
+    assert len(requests(sandbox, "GET /contacts/search")) == 1
+
+
+async def test_search_without_meta_reads_until_a_short_page() -> None:
+    """Older Chatwoot answers `{payload: [...]}` only: page until a page is not full."""
+    contacts = [{"id": 100 + index, "name": f"Lead {index}"} for index in range(17)]
+    pages: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        pages.append(str(page))
+        return httpx.Response(200, json={"payload": contacts[(page - 1) * 15 : page * 15]})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = ChatwootClient(
+            http=http, base_url="http://cw", account_id=1, api_token="tok", timeout_seconds=1
+        )
+        found = await client.search_contacts("Lead")
+    assert [c.id for c in found] == [c["id"] for c in contacts]
+    assert pages == ["1", "2"]
+
+
+async def test_existing_contact_is_linked_to_the_inbox(
+    http: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    client = chatwoot(http, sandbox)
+    elsewhere = await client.create_contact(
+        inbox_id=CHATWOOT_OTHER_INBOX_ID, name="Ana", phone_number=PHONE, identifier=None
+    )
+    source_id = await client.link_contact_inbox(elsewhere.contact_id, CHATWOOT_INBOX_ID)
+    [found] = await client.search_contacts(PHONE)
+    assert found.source_id_for(CHATWOOT_INBOX_ID) == source_id
+    conversation = await client.create_conversation(
+        source_id=source_id, inbox_id=CHATWOOT_INBOX_ID, contact_id=found.id
+    )
+    assert conversation.inbox_id == CHATWOOT_INBOX_ID
+    route = "POST /contacts/{contact_id}/contact_inboxes"
+    [linked] = requests(sandbox, route)
+    assert linked["status"] == 200
+    with pytest.raises(ChatwootNotFound):
+        await client.link_contact_inbox(4242, CHATWOOT_INBOX_ID)
+
+
+async def test_conversation_is_read_with_its_status_and_assignee(
+    http: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    client = chatwoot(http, sandbox)
+    conversation_id = await new_conversation(client)
+    await client.assign(conversation_id, assignee_id=7)
+    read = await client.conversation(conversation_id)
+    assert (read.id, read.status, read.assignee_id) == (conversation_id, "open", 7)
+    await client.unassign(conversation_id)
+    assert (await client.conversation(conversation_id)).assignee_id is None
+
+
+async def test_token_is_sent_in_the_proxy_safe_spelling(
+    http: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    """nginx drops `api_access_token` by default; Chatwoot reads `api-access-token` as well."""
+    assert sandbox.chatwoot_state()["faults"]["drop_underscore_headers"] is True
+    assert await chatwoot(http, sandbox).search_contacts("Ana") == []
+    [request] = requests(sandbox)
+    assert (request["status"], request["token"]) == (200, "user")
 
 
 async def test_create_contact_reads_the_contact_itself_shape() -> None:
@@ -179,7 +256,8 @@ async def test_create_contact_reads_the_contact_itself_shape() -> None:
     }
 
     def handler(request: httpx.Request) -> httpx.Response:
-        assert request.headers["api_access_token"] == "tok"
+        assert request.headers["api-access-token"] == "tok"
+        assert "api_access_token" not in request.headers
         return httpx.Response(200, json=answer)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:

@@ -16,7 +16,18 @@ from sqlalchemy import func, select
 
 from seleto_agent.db.tables import audit_log, inbound_events, outbox_jobs
 from seleto_agent.integrations.chatwoot.signature import sign
-from tests.conftest import CHATWOOT_WEBHOOK_SECRET, Sandbox, Service, listening, wait_for
+from tests.conftest import (
+    CHATWOOT_ACCOUNT_ID,
+    CHATWOOT_BOT_TOKEN,
+    CHATWOOT_INBOX_ID,
+    CHATWOOT_OTHER_INBOX_ID,
+    CHATWOOT_USER_TOKEN,
+    CHATWOOT_WEBHOOK_SECRET,
+    Sandbox,
+    Service,
+    listening,
+    wait_for,
+)
 from tests.factories import received_text
 from tests.pipeline.test_crm_sync import QUALIFYING_CALLS
 
@@ -320,13 +331,17 @@ async def test_chatwoot_down_delays_only_the_mirror(service_factory: Any, sandbo
     assert visible(sandbox, cid) == EXPECTED
 
 
-async def test_hot_lead_handoff_brief_labels_and_assignee(
-    service_factory: Any, sandbox: Sandbox
-) -> None:
-    service = await start(service_factory, sandbox, chatwoot_handoff_assignee_id=1)
+# The SDR the handoff is for: not the integration user behind CHATWOOT_API_TOKEN.
+SDR_ID = 7
+SDR_TEAM_ID = 4
+
+
+async def hot_lead(service: Service, sandbox: Sandbox) -> int:
+    """A lead turn that qualifies the lead; waits for the handoff's mirror jobs."""
+    before = len(sandbox.sent_texts())
     sandbox.script(QUALIFYING_CALLS, {"content": "Obrigado, Marcos! Vou registrar seu pedido."})
     await lead_says(service, "Quero orçamento da FB300, 2000 por dia, para este mês")
-    await wait_for(lambda: len(sandbox.sent_texts()) == 1)
+    await wait_for(lambda: len(sandbox.sent_texts()) == before + 1)
     cid = await conversation_id(sandbox)
     await wait_for(
         lambda: any(
@@ -334,13 +349,127 @@ async def test_hot_lead_handoff_brief_labels_and_assignee(
         )
     )
     await wait_for(lambda: jobs_settled(service, "chatwoot.mirror"))
+    return cid
+
+
+async def test_hot_lead_handoff_brief_labels_and_assignee(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    service = await start(service_factory, sandbox, chatwoot_handoff_assignee_id=SDR_ID)
+    cid = await hot_lead(service, sandbox)
     conversation = sandbox.chatwoot_state()["conversations"][0]
     assert conversation["labels"] == ["lead-quente", "atendimento-humano"]
-    assert conversation["assignee_id"] == 1
+    assert conversation["assignee_id"] == SDR_ID
     assert conversation["status"] == "open"
     briefs = [n for n in our_notes(sandbox, cid) if n.startswith("Novo Lead Quente")]
     assert len(briefs) == 1
     assert (await owner(service))["owner"] == "human"
+
+
+def toggle_with_bot_token(sandbox: Sandbox, cid: int, status: str) -> None:
+    """A status change by an agent bot (what a bot does to keep a conversation pending)."""
+    sandbox.client.post(
+        f"/api/v1/accounts/{CHATWOOT_ACCOUNT_ID}/conversations/{cid}/toggle_status",
+        json={"status": status},
+        headers={"api-access-token": CHATWOOT_BOT_TOKEN},
+    ).raise_for_status()
+
+
+async def test_handoff_of_a_pending_conversation_ends_with_the_sdr(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    """Chatwoot gives a conversation an agent-role token opens to that token's user (PR 3925):
+    the handoff opens first and assigns after, so the SDR is who it ends with."""
+    service = await start(service_factory, sandbox, chatwoot_handoff_assignee_id=SDR_ID)
+    await turn(service, sandbox, "oi", "Olá! Posso ajudar.")
+    cid = await conversation_id(sandbox)
+    await wait_for(lambda: jobs_settled(service, "chatwoot.mirror"))
+    toggle_with_bot_token(sandbox, cid, "pending")
+    await hot_lead(service, sandbox)
+    [conversation] = sandbox.chatwoot_state()["conversations"]
+    assert (conversation["status"], conversation["assignee_id"]) == ("open", SDR_ID)
+    assert conversation["labels"] == ["lead-quente", "atendimento-humano"]
+
+
+async def test_team_handoff_does_not_leave_the_integration_user_assigned(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    service = await start(service_factory, sandbox, chatwoot_handoff_team_id=SDR_TEAM_ID)
+    await turn(service, sandbox, "oi", "Olá! Posso ajudar.")
+    cid = await conversation_id(sandbox)
+    await wait_for(lambda: jobs_settled(service, "chatwoot.mirror"))
+    toggle_with_bot_token(sandbox, cid, "pending")
+    await hot_lead(service, sandbox)
+    [conversation] = sandbox.chatwoot_state()["conversations"]
+    assert (conversation["status"], conversation["team_id"]) == ("open", SDR_TEAM_ID)
+    assert conversation["assignee_id"] is None
+
+
+async def test_existing_contact_outside_the_inbox_is_linked_and_mirrored(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    """A customer already in Chatwoot from another inbox: linked to the API inbox, not a dead
+    job (vendors review #4)."""
+    sandbox.client.post(
+        f"/api/v1/accounts/{CHATWOOT_ACCOUNT_ID}/contacts",
+        json={
+            "inbox_id": CHATWOOT_OTHER_INBOX_ID,
+            "name": "Marcos (site)",
+            "phone_number": f"+{PHONE}",
+        },
+        headers={"api-access-token": CHATWOOT_USER_TOKEN},
+    ).raise_for_status()
+    service = await start(service_factory, sandbox)
+    await two_turns(service, sandbox)
+    cid = await conversation_id(sandbox)
+    await wait_for(lambda: len(visible(sandbox, cid)) == 4)
+    assert visible(sandbox, cid) == EXPECTED
+    await wait_for(lambda: jobs_settled(service, "chatwoot.mirror"))
+    state = sandbox.chatwoot_state()
+    [contact] = state["contacts"]
+    assert [link["inbox_id"] for link in contact["contact_inboxes"]] == [
+        CHATWOOT_OTHER_INBOX_ID,
+        CHATWOOT_INBOX_ID,
+    ]
+    [conversation] = state["conversations"]
+    assert conversation["inbox_id"] == CHATWOOT_INBOX_ID
+    assert conversation["source_id"] == contact["contact_inboxes"][1]["source_id"]
+    async with service.runtime.engine.connect() as conn:
+        statuses = set((await conn.execute(select(outbox_jobs.c.status))).scalars())
+    assert statuses == {"done"}
+
+
+async def test_automation_and_bot_messages_are_not_an_sdr_reply(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    """An automation rule's message, an agent bot's and Captain's are stored as ignored: not
+    sent to the lead, and the bot keeps the conversation (vendors review #12)."""
+    service = await start(service_factory, sandbox)
+    async with wired(service, sandbox):
+        await turn(service, sandbox, "oi", "Olá! Posso ajudar.")
+        cid = await conversation_id(sandbox)
+        for by in ("automation", "agent_bot", "captain_assistant"):
+            # In a thread: the simulator answers once its webhooks, served here, are answered.
+            await asyncio.to_thread(
+                sandbox.chatwoot_automated_message, cid, f"mensagem de {by}", by
+            )
+        await asyncio.to_thread(sandbox.chatwoot_flush)
+        async with service.runtime.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(inbound_events.c.status, inbound_events.c.last_error).where(
+                        inbound_events.c.provider == "chatwoot",
+                        inbound_events.c.event_type == "message_created",
+                    )
+                )
+            ).all()
+        ignored = sorted(r.last_error for r in rows if r.status == "ignored")
+        assert ignored.count("automation_message") == 1
+        assert ignored.count("not_from_a_person") == 2
+        await wait_for(lambda: jobs_settled(service, "chatwoot.event"))
+        assert texts(sandbox) == ["Olá! Posso ajudar."]
+        assert (await owner(service))["owner"] == "bot"
+        await turn(service, sandbox, "e o preço?", "Depende do modelo.")
 
 
 async def test_resolving_in_chatwoot_gives_the_lead_back_to_the_bot(

@@ -15,8 +15,8 @@ from seleto_agent.integrations.chatwoot.webhook import parse_event
 from tests.sandbox.sandbox_helpers import CONFIG, Receiver
 
 BASE = f"/api/v1/accounts/{CONFIG.chatwoot_account_id}"
-USER = {"api_access_token": CONFIG.chatwoot_user_token}
-BOT = {"api_access_token": CONFIG.chatwoot_bot_token}
+USER = {"api-access-token": CONFIG.chatwoot_user_token}
+BOT = {"api-access-token": CONFIG.chatwoot_bot_token}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -101,7 +101,7 @@ def _events(receiver: Receiver, event: str | None = None) -> list[dict[str, Any]
 async def test_token_is_required_and_checked(client: httpx.AsyncClient) -> None:
     missing = await client.get(f"{BASE}/contacts/search", params={"q": "Ana"})
     wrong = await client.get(
-        f"{BASE}/contacts/search", params={"q": "Ana"}, headers={"api_access_token": "nope"}
+        f"{BASE}/contacts/search", params={"q": "Ana"}, headers={"api-access-token": "nope"}
     )
     other_account = await client.get(
         "/api/v1/accounts/99/contacts/search", params={"q": "Ana"}, headers=USER
@@ -181,9 +181,10 @@ async def test_search_answers_pages_of_15_with_meta(client: httpx.AsyncClient) -
         f"{BASE}/contacts/search", params={"q": "Lead", "page": 2}, headers=USER
     )
     assert isinstance(first.json()["payload"], list)
-    assert first.json()["meta"] == {"count": 17, "current_page": 1}
+    # `count` is this page's size, not a total (ContactsController#fetch_contacts_with_has_more).
+    assert first.json()["meta"] == {"count": 15, "current_page": 1, "has_more": True}
     assert len(first.json()["payload"]) == 15
-    assert second.json()["meta"] == {"count": 17, "current_page": 2}
+    assert second.json()["meta"] == {"count": 2, "current_page": 2, "has_more": False}
     names = [c["name"] for c in first.json()["payload"] + second.json()["payload"]]
     assert names == [f"Lead {index}" for index in range(17)]
     # The phone matches with or without its `+`.
@@ -488,9 +489,9 @@ async def test_unsigned_and_wrong_secret_modes(
 ) -> None:
     conversation_id = await _conversation(client)
     await _wire_inbox(client, receiver)
-    await _faults(client, signed=False)
+    await _faults(client, version="4.12.1")
     await _message(client, conversation_id, content="unsigned")
-    await _faults(client, signed=True, wrong_secret=True)
+    await _faults(client, version="4.17.1", wrong_secret=True)
     await _message(client, conversation_id, content="wrong secret")
     unsigned, wrong = _events(receiver, "message_created")
     assert "x-chatwoot-signature" not in unsigned["headers"]
@@ -600,3 +601,225 @@ async def test_reset_clears_records(
     assert state["contacts"] == state["conversations"] == state["requests"] == []
     assert state["faults"]["down"] is False
     assert (state["inbox_webhook"] is None) is clear_webhooks
+
+
+# --- what the contract missed (vendors review) ---------------------------------------------------
+
+
+async def test_underscore_token_header_is_dropped_by_the_default_proxy(
+    client: httpx.AsyncClient,
+) -> None:
+    underscore = {"api_access_token": CONFIG.chatwoot_user_token}
+    search = f"{BASE}/contacts/search"
+    dropped = await client.get(search, params={"q": "Ana"}, headers=underscore)
+    hyphen = await client.get(search, params={"q": "Ana"}, headers=USER)
+    assert (dropped.status_code, hyphen.status_code) == (401, 200)
+    assert dropped.json() == {"error": "You need to sign in or sign up before continuing."}
+    # Behind Chatwoot's own nginx template (`underscores_in_headers on`) both spellings work.
+    await _faults(client, drop_underscore_headers=False)
+    kept = await client.get(search, params={"q": "Ana"}, headers=underscore)
+    assert kept.status_code == 200
+
+
+async def test_contact_is_linked_to_an_inbox_with_the_contact_inbox_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    elsewhere = await client.post(
+        f"{BASE}/contacts",
+        json={
+            "inbox_id": CONFIG.chatwoot_other_inbox_id,
+            "name": "Ana",
+            "phone_number": "+5511987654321",
+        },
+        headers=USER,
+    )
+    assert elsewhere.status_code == 200
+    contact = elsewhere.json()["payload"]["contact"]
+    assert [link["inbox"]["id"] for link in contact["contact_inboxes"]] == [
+        CONFIG.chatwoot_other_inbox_id
+    ]
+    url = f"{BASE}/contacts/{contact['id']}/contact_inboxes"
+    linked = await client.post(url, json={"inbox_id": CONFIG.chatwoot_inbox_id}, headers=USER)
+    assert linked.status_code == 200
+    # The `_contact_inbox` partial, not wrapped in `payload`.
+    answer = linked.json()
+    assert set(answer) == {"source_id", "inbox"}
+    assert UUID.fullmatch(answer["source_id"])
+    assert answer["inbox"] == {
+        "id": CONFIG.chatwoot_inbox_id,
+        "name": CONFIG.chatwoot_inbox_name,
+        "channel_type": "Channel::Api",
+    }
+    conversation = await client.post(
+        f"{BASE}/conversations",
+        json={"source_id": answer["source_id"], "inbox_id": CONFIG.chatwoot_inbox_id},
+        headers=USER,
+    )
+    assert conversation.status_code == 200
+    assert conversation.json()["inbox_id"] == CONFIG.chatwoot_inbox_id
+
+    chosen = await client.post(
+        url, json={"inbox_id": CONFIG.chatwoot_inbox_id, "source_id": "mine"}, headers=USER
+    )
+    assert chosen.json()["source_id"] == "mine"
+    taken = await client.post(
+        url, json={"inbox_id": CONFIG.chatwoot_inbox_id, "source_id": "mine"}, headers=USER
+    )
+    assert taken.status_code == 422
+    unknown_inbox = await client.post(url, json={"inbox_id": 99}, headers=USER)
+    no_inbox = await client.post(url, json={}, headers=USER)
+    unknown_contact = await client.post(
+        f"{BASE}/contacts/4242/contact_inboxes", json={"inbox_id": 1}, headers=USER
+    )
+    bot = await client.post(url, json={"inbox_id": 1}, headers=BOT)
+    assert [r.status_code for r in (unknown_inbox, no_inbox, unknown_contact, bot)] == [
+        404,
+        404,
+        404,
+        401,
+    ]
+    [stored] = (await _state(client))["contacts"]
+    assert [link["inbox_id"] for link in stored["contact_inboxes"]] == [2, 1, 1]
+
+
+async def test_contact_without_inbox_has_no_contact_inbox(client: httpx.AsyncClient) -> None:
+    response = await client.post(f"{BASE}/contacts", json={"name": "Caio"}, headers=USER)
+    assert response.status_code == 200
+    payload = response.json()["payload"]
+    assert payload["contact_inbox"] == {"inbox": None, "source_id": None}
+    assert payload["contact"]["contact_inboxes"] == []
+
+
+async def _toggle(client: httpx.AsyncClient, conversation_id: int, status: str) -> None:
+    response = await client.post(
+        f"{BASE}/conversations/{conversation_id}/toggle_status",
+        json={"status": status},
+        headers=USER,
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_toggle_status_open_assigns_the_calling_agent(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    conversation_id = await _conversation(client)
+    await _wire_inbox(client, receiver)
+    assign = f"{BASE}/conversations/{conversation_id}/assignments"
+    await client.post(assign, json={"assignee_id": 7}, headers=USER)
+    # Already open: the condition is the status after the call, so it fires all the same.
+    await _toggle(client, conversation_id, "open")
+    [conversation] = (await _state(client))["conversations"]
+    assert (conversation["status"], conversation["assignee_id"]) == (
+        "open",
+        CONFIG.chatwoot_user_id,
+    )
+    updates = [p["body"]["changed_attributes"] for p in _events(receiver, "conversation_updated")]
+    assert updates[-1] == [
+        {"assignee_id": {"current_value": CONFIG.chatwoot_user_id, "previous_value": 7}}
+    ]
+    # Any other status leaves the assignee alone.
+    await client.post(assign, json={"assignee_id": 7}, headers=USER)
+    await _toggle(client, conversation_id, "pending")
+    [conversation] = (await _state(client))["conversations"]
+    assert conversation["assignee_id"] == 7
+
+
+async def test_toggle_status_by_an_administrator_or_a_bot_keeps_the_assignee(
+    client: httpx.AsyncClient,
+) -> None:
+    conversation_id = await _conversation(client)
+    await client.post(
+        f"{BASE}/conversations/{conversation_id}/assignments",
+        json={"assignee_id": 7},
+        headers=USER,
+    )
+    await _toggle(client, conversation_id, "pending")
+    bot = await client.post(
+        f"{BASE}/conversations/{conversation_id}/toggle_status",
+        json={"status": "open"},
+        headers=BOT,
+    )
+    assert bot.status_code == 200
+    await _faults(client, api_user_role="administrator")
+    await _toggle(client, conversation_id, "pending")
+    await _toggle(client, conversation_id, "open")
+    [conversation] = (await _state(client))["conversations"]
+    assert (conversation["status"], conversation["assignee_id"]) == ("open", 7)
+
+
+async def test_versions_decide_what_is_signed(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    webhook = await client.post(
+        f"{BASE}/webhooks",
+        json={"url": receiver.url("account"), "subscriptions": ["message_created"]},
+        headers=USER,
+    )
+    assert "secret" in webhook.json()["payload"]["webhook"]
+    conversation_id = await _conversation(client)
+    await _wire_inbox(client, receiver)
+
+    def headers_of(name: str) -> dict[str, str]:
+        [post] = [p for p in receiver.posts if p["name"] == name]
+        receiver.posts.remove(post)
+        return dict(post["headers"])
+
+    settings = (await client.get("/_sandbox/chatwoot/inbox")).json()
+    assert settings["secret"] == CONFIG.chatwoot_webhook_secret
+    assert settings["hmac_token"] == CONFIG.chatwoot_inbox_hmac_token != settings["secret"]
+
+    await _faults(client, version="4.12.1")
+    await _message(client, conversation_id, content="4.12")
+    account, inbox = headers_of("account"), headers_of("chatwoot")
+    assert "x-chatwoot-signature" in account
+    assert "x-chatwoot-signature" not in inbox
+    assert "x-chatwoot-timestamp" not in inbox
+    settings = (await client.get("/_sandbox/chatwoot/inbox")).json()
+    # Before 4.13 the inbox shows only its HMAC token: the value an operator may copy.
+    assert (settings["secret"], settings["hmac_token"]) == (None, CONFIG.chatwoot_inbox_hmac_token)
+
+    await _faults(client, version="4.11.1")
+    await _message(client, conversation_id, content="4.11.1")
+    for headers in (headers_of("account"), headers_of("chatwoot")):
+        assert not {"x-chatwoot-signature", "x-chatwoot-delivery"} & set(headers)
+    listed = await client.get(f"{BASE}/webhooks", headers=USER)
+    assert "secret" not in listed.json()["payload"]["webhooks"][0]
+
+
+@pytest.mark.parametrize(
+    ("by", "sender", "attributes"),
+    [
+        ("automation", None, {"automation_rule_id": 4}),
+        ("agent_bot", {"id": CONFIG.chatwoot_bot_id, "type": "agent_bot"}, {}),
+        ("captain_assistant", {"id": 1, "type": "captain_assistant"}, {}),
+    ],
+)
+async def test_messages_no_person_typed_have_the_real_shapes(
+    client: httpx.AsyncClient,
+    receiver: Receiver,
+    by: str,
+    sender: dict[str, Any] | None,
+    attributes: dict[str, Any],
+) -> None:
+    conversation_id = await _conversation(client)
+    await _wire_inbox(client, receiver)
+    response = await client.post(
+        "/_sandbox/chatwoot/automated_message",
+        json={
+            "conversation_id": conversation_id,
+            "content": "Estamos fora do horário.",
+            "by": by,
+            "automation_rule_id": 4,
+        },
+    )
+    assert response.status_code == 200
+    [post] = _events(receiver, "message_created")
+    body = post["body"]
+    assert (body["message_type"], body["private"]) == ("outgoing", False)
+    assert body["content_attributes"] == attributes
+    if sender is None:
+        assert body["sender"] is None
+    else:
+        assert {key: body["sender"][key] for key in sender} == sender
+    event = parse_event(json.dumps(body))
+    assert event.sender_type == (sender["type"] if sender else None)

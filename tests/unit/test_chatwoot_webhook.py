@@ -5,24 +5,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from seleto_agent.integrations.chatwoot.signature import SignatureCheck, sign, verify_signature
+from seleto_agent.integrations.chatwoot.signature import (
+    SignatureCheck,
+    sign,
+    verify_any,
+    verify_signature,
+)
 from seleto_agent.integrations.chatwoot.webhook import InvalidChatwootPayload, parse_event
 from seleto_agent.settings import PROJECT_ROOT
 
-CONTRACT_DIR = Path(
-    os.environ.get(
-        "CHATWOOT_CONTRACT_DIR",
-        str(PROJECT_ROOT.parent / "shared" / "contracts" / "fixtures" / "chatwoot"),
-    )
+DOCS_SAMPLE = (
+    PROJECT_ROOT
+    / "tests"
+    / "fixtures"
+    / "vendor"
+    / "chatwoot"
+    / "webhook_message_created_docs_sample.json"
 )
-DOCS_SAMPLE = CONTRACT_DIR / "webhook_message_created_docs_sample.json"
 
 
 def _conversation(**overrides: Any) -> dict[str, Any]:
@@ -215,6 +219,29 @@ def test_invalid_bodies_are_refused(body: bytes) -> None:
         parse_event(body)
 
 
+@pytest.mark.parametrize("created_at", [1e20, -1e20, float("nan"), float("inf"), 10**30])
+def test_timestamps_no_clock_can_hold_are_none(created_at: float) -> None:
+    event = parse_event(_message_created(created_at=created_at))
+    assert event.created_at is None
+    assert event.message_id == 901
+
+
+@pytest.mark.parametrize("value", [10**30, 2**63, -3, "99999999999999999999", 4.0])
+def test_ids_outside_a_bigint_are_no_id(value: Any) -> None:
+    event = parse_event(_message_created(id=value, conversation=_conversation(id=value)))
+    assert (event.message_id, event.conversation_id) == (None, None)
+
+
+def test_largest_bigint_is_still_an_id() -> None:
+    event = parse_event(_message_created(id=2**63 - 1))
+    assert event.message_id == 2**63 - 1
+
+
+def test_nesting_deeper_than_the_parser_is_not_json() -> None:
+    with pytest.raises(InvalidChatwootPayload, match="not JSON"):
+        parse_event(b"[" * 200_000)
+
+
 # --- signatures --------------------------------------------------------------------------------
 
 SECRET = b"whsec-test"
@@ -284,3 +311,28 @@ def test_upper_case_hex_digest_is_accepted() -> None:
     assert _check(signature="sha256=" + signature.removeprefix("sha256=").upper()) is (
         SignatureCheck.OK
     )
+
+
+def _any(secrets: list[bytes], **overrides: Any) -> SignatureCheck:
+    values: dict[str, Any] = {
+        "secrets": secrets,
+        "timestamp": str(int(NOW)),
+        "body": BODY,
+        "signature": sign(SECRET, int(NOW), BODY),
+        "now": NOW,
+        "tolerance_seconds": 300,
+    }
+    values.update(overrides)
+    return verify_any(**values)
+
+
+def test_any_of_several_secrets_verifies() -> None:
+    assert _any([b"account-webhook", SECRET, b"retired"]) is SignatureCheck.OK
+    assert _any([b"account-webhook", b"retired"]) is SignatureCheck.MISMATCH
+    assert _any([]) is SignatureCheck.MISMATCH
+
+
+def test_what_no_secret_can_fix_is_reported_as_such() -> None:
+    assert _any([b"a", SECRET], signature=None) is SignatureCheck.MISSING
+    assert _any([b"a", SECRET], now=NOW + 301) is SignatureCheck.STALE
+    assert _any([b"a", SECRET], signature="sha256=zz") is SignatureCheck.MALFORMED

@@ -1,9 +1,18 @@
 """Chatwoot Application API simulator under `/api/v1/accounts/{account_id}` (TEST/SANDBOX ONLY).
 
 Implements contracts/chatwoot.md §4 and §6: contacts (create, update, search with 15-a-page
-paging, a contact's conversations), conversations with display ids, messages, toggle_status,
-assignments, labels (overwrite) and account webhooks. Every call goes through the same steps:
-down mode, `api_access_token`, account, scripted fault, the write, its webhooks, the answer.
+paging, a contact's conversations, linking a contact to an inbox), conversations with display
+ids, messages, toggle_status, assignments, labels (overwrite) and account webhooks. Every call
+goes through the same steps: down mode, the access token, account, scripted fault, the write,
+its webhooks, the answer.
+
+Where the contract is wrong or silent, this follows Chatwoot's code (vendors review):
+- the token is read from `api_access_token` or `api-access-token` (Rails maps both to
+  HTTP_API_ACCESS_TOKEN); knob `drop_underscore_headers` (on by default) models the proxy in
+  front that drops the underscore spelling;
+- `toggle_status` leaving the conversation open assigns it to the calling agent-role user;
+- `POST /contacts/{id}/contact_inboxes` links an existing contact to an inbox (missing from §4);
+- search's `meta.count` is the size of the page, with `has_more`, not a total.
 """
 
 from __future__ import annotations
@@ -21,12 +30,13 @@ from fastapi.responses import JSONResponse
 from seleto_agent.sandbox.chatwoot_emitter import Emission
 from seleto_agent.sandbox.chatwoot_payloads import (
     changed,
+    contact_inbox_json,
     contact_json,
     contact_push_data,
     contact_webhook_data,
     conversation_json,
     conversation_webhook_data,
-    inbox_ref,
+    inbox_json,
     message_push_data,
     message_webhook_data,
     team_json,
@@ -35,6 +45,7 @@ from seleto_agent.sandbox.chatwoot_payloads import (
     webhook_json,
 )
 from seleto_agent.sandbox.chatwoot_state import (
+    ACCOUNT_WEBHOOK_SIGNING_SINCE,
     CONVERSATION_STATUSES,
     Actor,
     ChatwootApiError,
@@ -44,6 +55,7 @@ from seleto_agent.sandbox.chatwoot_state import (
     MessageRecord,
     invalid,
     not_found,
+    version_tuple,
 )
 from seleto_agent.sandbox.context import SandboxContext
 
@@ -70,6 +82,7 @@ UNAUTHENTICATED: JsonDict = {"error": "You need to sign in or sign up before con
 INVALID_TOKEN: JsonDict = {"error": "Invalid Access Token"}
 # Chatwoot's MessageFinder answers the latest 20 messages (older ones via `before`).
 MESSAGES_PAGE_SIZE = 20
+# ContactsController::RESULTS_PER_PAGE.
 SEARCH_PAGE_SIZE = 15
 
 # Every route as "METHOD /path" below the account prefix: also the fault-queue keys.
@@ -79,6 +92,7 @@ ROUTES: tuple[str, ...] = (
     "GET /contacts/{contact_id}",
     "PUT /contacts/{contact_id}",
     "GET /contacts/{contact_id}/conversations",
+    "POST /contacts/{contact_id}/contact_inboxes",
     "POST /conversations",
     "GET /conversations/{conversation_id}",
     "GET /conversations/{conversation_id}/messages",
@@ -165,12 +179,24 @@ def conversation_event(
 
 
 def status_changed(
-    ctx: SandboxContext, conversation: ConversationRecord, contact: ContactRecord, previous: str
+    ctx: SandboxContext,
+    conversation: ConversationRecord,
+    contact: ContactRecord,
+    previous: str,
+    assignment: dict[str, list[Any]] | None = None,
 ) -> tuple[Emission, ...]:
-    if previous == conversation.status:
-        return ()
-    changes = {"status": [previous, conversation.status]}
-    return (conversation_event(ctx, "conversation_status_changed", conversation, contact, changes),)
+    """The status change's event, then the assignee change's (toggle_status by an agent)."""
+    emissions: list[Emission] = []
+    if previous != conversation.status:
+        changes = {"status": [previous, conversation.status]}
+        emissions.append(
+            conversation_event(ctx, "conversation_status_changed", conversation, contact, changes)
+        )
+    if assignment:
+        emissions.append(
+            conversation_event(ctx, "conversation_updated", conversation, contact, assignment)
+        )
+    return tuple(emissions)
 
 
 # --- request parsing helpers --------------------------------------------------------------------
@@ -243,7 +269,10 @@ def build_chatwoot_router(ctx: SandboxContext) -> APIRouter:
     state = ctx.state.chatwoot
 
     def authenticate(request: Request) -> Actor:
-        token = request.headers.get("api_access_token")
+        knobs = state.knobs
+        token = request.headers.get("api-access-token")
+        if not token and not knobs.drop_underscore_headers:
+            token = request.headers.get("api_access_token")
         if not token:
             raise ChatwootApiError(401, dict(UNAUTHENTICATED))
         if token == config.chatwoot_user_token:
@@ -252,6 +281,7 @@ def build_chatwoot_router(ctx: SandboxContext) -> APIRouter:
                 config.chatwoot_user_id,
                 config.chatwoot_user_name,
                 config.chatwoot_user_email,
+                role=knobs.api_user_role,
             )
         if token == config.chatwoot_bot_token:
             return Actor("agent_bot", config.chatwoot_bot_id, config.chatwoot_bot_name)
@@ -301,25 +331,44 @@ def build_chatwoot_router(ctx: SandboxContext) -> APIRouter:
 
     # --- contacts ------------------------------------------------------------------------------
 
-    def create_contact(call: Call) -> Outcome:
-        inbox_id = _optional_int(call.body.get("inbox_id"), "inbox_id")
-        if inbox_id is None:
-            raise invalid("Inbox can't be blank", "inbox_id")
-        if inbox_id != config.chatwoot_inbox_id:
+    inboxes = (config.chatwoot_inbox_id, config.chatwoot_other_inbox_id)
+
+    def known_inbox(value: Any) -> int | None:
+        inbox_id = _optional_int(value, "inbox_id")
+        if inbox_id is not None and inbox_id not in inboxes:
             raise not_found()
+        return inbox_id
+
+    def create_contact(call: Call) -> Outcome:
+        # The controller links the contact only `if params[:inbox_id].present?`.
+        inbox_id = known_inbox(call.body.get("inbox_id"))
         contact = state.create_contact(inbox_id, call.body)
-        [link] = contact.contact_inboxes
+        link = contact.contact_inboxes[0] if contact.contact_inboxes else None
         answer = {
             "payload": {
                 "contact": contact_json(contact, config),
                 "contact_inbox": {
-                    "inbox": {**inbox_ref(config), "channel_type": "Channel::Api"},
-                    "source_id": link.source_id,
+                    "inbox": inbox_json(link.inbox_id, config) if link else None,
+                    "source_id": link.source_id if link else None,
                 },
             }
         }
         payload = {**contact_webhook_data(contact, config), "event": "contact_created"}
         return Outcome(answer, (Emission("contact_created", payload, None),))
+
+    def create_contact_inbox(call: Call) -> Outcome:
+        """ContactInboxesController#create: 404 for an unknown contact or inbox, the
+        `_contact_inbox` partial (not wrapped in `payload`) otherwise."""
+        contact_id = _id_param(call, "contact_id")
+        state.contact(contact_id)
+        inbox_id = known_inbox(call.body.get("inbox_id"))
+        if inbox_id is None:
+            raise not_found()  # `inboxes.find(nil)`
+        source_id = call.body.get("source_id")
+        if source_id is not None and not isinstance(source_id, str):
+            raise invalid("Source is invalid", "source_id")
+        link = state.link_contact_inbox(contact_id, inbox_id, source_id or None)
+        return Outcome(contact_inbox_json(link.source_id, link.inbox_id, config))
 
     def search_contacts(call: Call) -> Outcome:
         query = call.query.get("q", "")
@@ -329,12 +378,17 @@ def build_chatwoot_router(ctx: SandboxContext) -> APIRouter:
         page = int(page_text) if page_text.isdigit() and int(page_text) > 0 else 1
         found = state.search_contacts(query)
         start = (page - 1) * SEARCH_PAGE_SIZE
+        # `fetch_contacts_with_has_more` reads one contact more than a page: `count` is the
+        # size of this page, never a total, and `has_more` tells whether another page exists.
+        shown = found[start : start + SEARCH_PAGE_SIZE]
         return Outcome(
             {
-                "meta": {"count": len(found), "current_page": page},
-                "payload": [
-                    contact_json(c, config) for c in found[start : start + SEARCH_PAGE_SIZE]
-                ],
+                "meta": {
+                    "count": len(shown),
+                    "current_page": page,
+                    "has_more": len(found) > start + SEARCH_PAGE_SIZE,
+                },
+                "payload": [contact_json(c, config) for c in shown],
             }
         )
 
@@ -448,7 +502,7 @@ def build_chatwoot_router(ctx: SandboxContext) -> APIRouter:
         raw_status = call.body.get("status")
         status = _status_field(raw_status) if raw_status else None
         snoozed_until = _optional_int(call.body.get("snoozed_until"), "snoozed_until")
-        conversation, contact, previous = state.set_status(
+        conversation, contact, previous, assignment = state.set_status(
             display_id, status, snoozed_until, call.actor
         )
         answer = {
@@ -459,7 +513,7 @@ def build_chatwoot_router(ctx: SandboxContext) -> APIRouter:
                 "conversation_id": conversation.display_id,
             },
         }
-        return Outcome(answer, status_changed(ctx, conversation, contact, previous))
+        return Outcome(answer, status_changed(ctx, conversation, contact, previous, assignment))
 
     def assign(call: Call) -> Outcome:
         display_id = _id_param(call, "conversation_id")
@@ -499,9 +553,12 @@ def build_chatwoot_router(ctx: SandboxContext) -> APIRouter:
 
     # --- account webhooks ------------------------------------------------------------------------
 
+    def has_secret() -> bool:
+        return version_tuple(state.knobs.version) >= ACCOUNT_WEBHOOK_SIGNING_SINCE
+
     def list_webhooks(call: Call) -> Outcome:
         del call
-        webhooks = [webhook_json(w, config) for w in state.webhooks()]
+        webhooks = [webhook_json(w, config, has_secret=has_secret()) for w in state.webhooks()]
         return Outcome({"payload": {"webhooks": webhooks}})
 
     def create_webhook(call: Call) -> Outcome:
@@ -526,7 +583,8 @@ def build_chatwoot_router(ctx: SandboxContext) -> APIRouter:
             name=name if isinstance(name, str) else None,
             inbox_id=inbox_id,
         )
-        return Outcome({"payload": {"webhook": webhook_json(webhook, config)}})
+        answer = webhook_json(webhook, config, has_secret=has_secret())
+        return Outcome({"payload": {"webhook": answer}})
 
     def delete_webhook(call: Call) -> Outcome:
         state.delete_webhook(_id_param(call, "webhook_id"))
@@ -538,6 +596,7 @@ def build_chatwoot_router(ctx: SandboxContext) -> APIRouter:
         "GET /contacts/{contact_id}": show_contact,
         "PUT /contacts/{contact_id}": update_contact,
         "GET /contacts/{contact_id}/conversations": contact_conversations,
+        "POST /contacts/{contact_id}/contact_inboxes": create_contact_inbox,
         "POST /conversations": create_conversation,
         "GET /conversations/{conversation_id}": show_conversation,
         "GET /conversations/{conversation_id}/messages": list_messages,

@@ -1,13 +1,16 @@
 """Test-driving endpoints of the Chatwoot simulator under `/_sandbox/chatwoot/` (not Chatwoot).
 
-They act as a person in Chatwoot's UI (a public reply, a private note, resolving) and set the
-switches of contracts/chatwoot.md §6: unsigned or wrongly signed deliveries, contact senders
-with or without `type`, duplicate deliveries, delivery delay, API faults and down mode.
+They act as a person in Chatwoot's UI (a public reply, a private note, resolving), as what
+else writes in a conversation (an automation rule, an agent bot, Captain), show the inbox
+settings page, and set the switches of contracts/chatwoot.md §6: the Chatwoot version (what is
+signed), wrongly signed deliveries, a proxy dropping underscore headers, the token user's role,
+contact senders with or without `type`, duplicate deliveries, delivery delay, API faults and
+down mode.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
@@ -20,15 +23,24 @@ from seleto_agent.sandbox.chatwoot import (
 )
 from seleto_agent.sandbox.chatwoot_emitter import Emission
 from seleto_agent.sandbox.chatwoot_payloads import message_push_data
-from seleto_agent.sandbox.chatwoot_state import Actor, ChatwootApiError, ChatwootFault
+from seleto_agent.sandbox.chatwoot_state import (
+    INBOX_WEBHOOK_SIGNING_SINCE,
+    Actor,
+    ChatwootApiError,
+    ChatwootFault,
+    UserRole,
+    version_tuple,
+)
 from seleto_agent.sandbox.context import SandboxContext
 
 JsonDict = dict[str, Any]
 
 KNOB_FIELDS: tuple[str, ...] = (
     "down",
-    "signed",
+    "version",
     "wrong_secret",
+    "drop_underscore_headers",
+    "api_user_role",
     "contact_sender_type",
     "duplicate_delivery",
     "delay_seconds",
@@ -50,8 +62,12 @@ class ChatwootFaultsRequest(BaseModel):
 
     queues: dict[str, list[FaultSpec]] | None = None
     down: bool | None = None
-    signed: bool | None = None
+    # A Chatwoot release, e.g. "4.12.1" (unsigned API-inbox webhooks) or "4.11.1" (nothing
+    # signed, no X-Chatwoot-Delivery).
+    version: str | None = Field(default=None, pattern=r"^\d+\.\d+\.\d+$")
     wrong_secret: bool | None = None
+    drop_underscore_headers: bool | None = None
+    api_user_role: UserRole | None = None
     contact_sender_type: bool | None = None
     duplicate_delivery: bool | None = None
     delay_seconds: float | None = Field(default=None, ge=0)
@@ -65,6 +81,18 @@ class HumanMessageRequest(BaseModel):
     # our echo from a person's reply (contracts §5).
     user_id: int | None = None
     user_name: str | None = None
+
+
+class AutomatedMessageRequest(BaseModel):
+    """A public outgoing message no person typed, in Chatwoot's real shapes: an automation
+    rule's "send message" action (MessageBuilder with no sender and `content_attributes:
+    {automation_rule_id}`), an agent bot's reply (sender AgentBot) or Captain's (sender
+    Captain::Assistant)."""
+
+    conversation_id: int
+    content: str = Field(min_length=1)
+    by: Literal["automation", "agent_bot", "captain_assistant"]
+    automation_rule_id: int = 1
 
 
 class ResolveRequest(BaseModel):
@@ -92,8 +120,9 @@ def build_chatwoot_control_router(ctx: SandboxContext) -> APIRouter:
                 config.chatwoot_user_id,
                 user_name or config.chatwoot_user_name,
                 config.chatwoot_user_email,
+                role="agent",
             )
-        return Actor("user", user_id, user_name or f"Agent {user_id}", None)
+        return Actor("user", user_id, user_name or f"Agent {user_id}", None, role="agent")
 
     async def human_message(request: HumanMessageRequest, *, private: bool) -> JSONResponse:
         try:
@@ -120,11 +149,36 @@ def build_chatwoot_control_router(ctx: SandboxContext) -> APIRouter:
         """A human agent's private note (outgoing, private)."""
         return await human_message(request, private=True)
 
+    @router.post("/automated_message", response_model=None)
+    async def automated_message(request: AutomatedMessageRequest) -> JSONResponse:
+        """An automation rule's, an agent bot's or Captain's public reply (outgoing)."""
+        sender: Actor | None = None
+        content_attributes: JsonDict = {}
+        if request.by == "automation":
+            content_attributes = {"automation_rule_id": request.automation_rule_id}
+        elif request.by == "agent_bot":
+            sender = Actor("agent_bot", config.chatwoot_bot_id, config.chatwoot_bot_name)
+        else:
+            sender = Actor("captain_assistant", 1, "Captain")
+        try:
+            conversation, contact, message, _ = state.add_message(
+                request.conversation_id,
+                content=request.content,
+                message_type="outgoing",
+                private=False,
+                sender=sender,
+                content_attributes=content_attributes,
+            )
+        except ChatwootApiError as error:
+            return JSONResponse(error.body, status_code=error.status)
+        await ctx.chatwoot_emitter.dispatch([message_created(ctx, conversation, contact, message)])
+        return JSONResponse(message_push_data(message, conversation, contact, config))
+
     @router.post("/resolve", response_model=None)
     async def resolve(request: ResolveRequest) -> JSONResponse:
         """A human marks the conversation resolved; emits conversation_status_changed."""
         try:
-            conversation, contact, previous = state.set_status(
+            conversation, contact, previous, _ = state.set_status(
                 request.conversation_id,
                 "resolved",
                 None,
@@ -141,6 +195,24 @@ def build_chatwoot_control_router(ctx: SandboxContext) -> APIRouter:
                 "current_status": conversation.status,
             }
         )
+
+    @router.get("/inbox")
+    async def inbox_settings() -> JsonDict:
+        """What the API inbox's settings page shows: the HMAC token (identity validation, in
+        every version) and, from Chatwoot 4.13.0, the webhook secret (PR 13892: a dedicated
+        secret, not the HMAC token). Only the webhook secret verifies its deliveries."""
+        webhook = state.inbox_webhook()
+        signs = version_tuple(state.knobs.version) >= INBOX_WEBHOOK_SIGNING_SINCE
+        return {
+            "id": config.chatwoot_inbox_id,
+            "name": config.chatwoot_inbox_name,
+            "channel_type": "Channel::Api",
+            "webhook_url": webhook[0] if webhook else None,
+            "hmac_token": config.chatwoot_inbox_hmac_token,
+            "secret": (webhook[1] if webhook else config.chatwoot_webhook_secret)
+            if signs
+            else None,
+        }
 
     @router.post("/inbox_webhook")
     async def inbox_webhook(request: InboxWebhookRequest) -> JsonDict:

@@ -5,6 +5,11 @@ inbox's `webhook_url`, which gets every conversation and message event of its in
 delivered once, without retry, as Chatwoot does. The body bytes are fixed per delivery; the
 timestamp and signature are computed per attempt, and `X-Chatwoot-Delivery` stays the same
 across attempts. Every attempt is recorded in `ChatwootState` deliveries.
+
+What is signed depends on the simulated version (knob `version`): account webhooks from 4.11.2,
+the API inbox's webhook from 4.13.0, each with its own secret; the inbox's HMAC token (identity
+validation) never signs anything. Whether 4.11.2-4.12 sent X-Chatwoot-Delivery to the API inbox
+is not documented; it is sent here.
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ from typing import Any
 import httpx
 
 from seleto_agent.integrations.chatwoot.signature import sign
-from seleto_agent.sandbox.chatwoot_state import ChatwootKnobs, ChatwootState
+from seleto_agent.sandbox.chatwoot_state import (
+    ACCOUNT_WEBHOOK_SIGNING_SINCE,
+    INBOX_WEBHOOK_SIGNING_SINCE,
+    ChatwootKnobs,
+    ChatwootState,
+    version_tuple,
+)
 from seleto_agent.sandbox.config import SandboxConfig
 
 JsonDict = dict[str, Any]
@@ -145,12 +156,16 @@ class ChatwootEmitter:
         generation: int,
         attempt: int,
     ) -> None:
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "X-Chatwoot-Delivery": delivery.delivery_id,
-        }
-        if knobs.signed and delivery.secret:
+        version = version_tuple(knobs.version)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if version >= ACCOUNT_WEBHOOK_SIGNING_SINCE:
+            headers["X-Chatwoot-Delivery"] = delivery.delivery_id
+        signs_since = (
+            INBOX_WEBHOOK_SIGNING_SINCE
+            if delivery.target == "api_inbox"
+            else ACCOUNT_WEBHOOK_SIGNING_SINCE
+        )
+        if version >= signs_since and delivery.secret:
             timestamp = str(int(time.time()))
             secret = WRONG_SECRET if knobs.wrong_secret else delivery.secret
             headers["X-Chatwoot-Timestamp"] = timestamp

@@ -30,7 +30,12 @@ MESSAGE_TYPE_NUMBERS: dict[str, int] = {
     "activity": 2,
     "template": 3,
 }
-_SENDER_CLASS = {"user": "User", "agent_bot": "AgentBot", "contact": "Contact"}
+_SENDER_CLASS = {
+    "user": "User",
+    "agent_bot": "AgentBot",
+    "captain_assistant": "Captain::Assistant",
+    "contact": "Contact",
+}
 
 
 def iso(timestamp: float) -> str:
@@ -45,6 +50,28 @@ def account_ref(config: SandboxConfig) -> JsonDict:
 
 def inbox_ref(config: SandboxConfig) -> JsonDict:
     return {"id": config.chatwoot_inbox_id, "name": config.chatwoot_inbox_name}
+
+
+def _inbox_webhook_data(inbox_id: int, config: SandboxConfig) -> JsonDict:
+    """Inbox#webhook_data: `{id, name}`."""
+    if inbox_id == config.chatwoot_inbox_id:
+        return inbox_ref(config)
+    return {"id": inbox_id, "name": config.chatwoot_other_inbox_name}
+
+
+def _channel(inbox_id: int, config: SandboxConfig) -> str:
+    return "Channel::Api" if inbox_id == config.chatwoot_inbox_id else "Channel::WebWidget"
+
+
+def inbox_json(inbox_id: int, config: SandboxConfig) -> JsonDict:
+    """An inbox as the API nests it in contact inboxes (`api/v1/models/_inbox`, abridged)."""
+    return {**_inbox_webhook_data(inbox_id, config), "channel_type": _channel(inbox_id, config)}
+
+
+def contact_inbox_json(source_id: str, inbox_id: int, config: SandboxConfig) -> JsonDict:
+    """`api/v1/models/_contact_inbox`: what `POST /contacts/{id}/contact_inboxes` answers, and
+    each item of a contact's `contact_inboxes`."""
+    return {"source_id": source_id, "inbox": inbox_json(inbox_id, config)}
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -72,10 +99,7 @@ def contact_json(contact: ContactRecord, config: SandboxConfig) -> JsonDict:
         "created_at": int(contact.created_at),
         "last_activity_at": None,
         "contact_inboxes": [
-            {
-                "source_id": link.source_id,
-                "inbox": {**inbox_ref(config), "channel_type": "Channel::Api"},
-            }
+            contact_inbox_json(link.source_id, link.inbox_id, config)
             for link in contact.contact_inboxes
         ],
     }
@@ -129,11 +153,25 @@ def team_json(team_id: int) -> JsonDict:
     return {"id": team_id, "name": f"team {team_id}", "allow_auto_assign": True}
 
 
+def captain_data(actor: Actor) -> JsonDict:
+    """Captain::Assistant#webhook_data (and push_event_data), Chatwoot's AI assistant."""
+    return {
+        "id": actor.id,
+        "name": actor.name,
+        "avatar_url": "",
+        "description": "Assistente de IA",
+        "created_at": "2026-01-05T12:00:00.000Z",
+        "type": "captain_assistant",
+    }
+
+
 def _actor_push_data(actor: Actor, contact: ContactRecord, config: SandboxConfig) -> JsonDict:
     if actor.kind == "contact":
         return contact_push_data(contact)
     if actor.kind == "agent_bot":
         return {"id": actor.id, "name": actor.name, "avatar_url": "", "type": "agent_bot"}
+    if actor.kind == "captain_assistant":
+        return captain_data(actor)
     return user_push_data(actor.id, config, actor.name)
 
 
@@ -144,6 +182,8 @@ def _actor_webhook_data(
         return contact_webhook_data(contact, config, with_type=contact_type)
     if actor.kind == "agent_bot":
         return {"id": actor.id, "name": actor.name, "type": "agent_bot"}
+    if actor.kind == "captain_assistant":
+        return captain_data(actor)
     return {"id": actor.id, "name": actor.name, "email": actor.email, "type": "user"}
 
 
@@ -208,7 +248,7 @@ def message_webhook_data(
         "conversation": conversation_webhook_data(conversation, contact, config),
         "created_at": iso(message.created_at),
         "id": message.id,
-        "inbox": inbox_ref(config),
+        "inbox": _inbox_webhook_data(conversation.inbox_id, config),
         "message_type": message.message_type,
         "private": message.private,
         "sender": (
@@ -282,7 +322,7 @@ def conversation_webhook_data(
     """Conversations::EventDataPresenter (§2.3)."""
     return {
         **_conversation_common(conversation, contact, config),
-        "channel": "Channel::Api",
+        "channel": _channel(conversation.inbox_id, config),
         "contact_inbox": {
             "id": conversation.contact_inbox.id,
             "contact_id": contact.id,
@@ -300,7 +340,7 @@ def conversation_json(
 ) -> JsonDict:
     """A conversation in API answers (create, show, a contact's conversations)."""
     common = _conversation_common(conversation, contact, config)
-    common["meta"] = {**common["meta"], "channel": "Channel::Api"}
+    common["meta"] = {**common["meta"], "channel": _channel(conversation.inbox_id, config)}
     return {**common, "account_id": config.chatwoot_account_id, "muted": False}
 
 
@@ -312,14 +352,16 @@ def changed(attributes: dict[str, list[Any]]) -> list[JsonDict]:
     ]
 
 
-def webhook_json(webhook: WebhookRecord, config: SandboxConfig) -> JsonDict:
-    return {
+def webhook_json(webhook: WebhookRecord, config: SandboxConfig, *, has_secret: bool) -> JsonDict:
+    data: JsonDict = {
         "id": webhook.id,
         "url": webhook.url,
         "name": webhook.name,
         "account_id": config.chatwoot_account_id,
         "subscriptions": list(webhook.subscriptions),
         "inbox": inbox_ref(config) if webhook.inbox_id is not None else None,
-        # Shown since Chatwoot PR 13573 so the receiver can verify signatures.
-        "secret": webhook.secret,
     }
+    if has_secret:
+        # Shown since Chatwoot 4.11.2 (PR 13573) so the receiver can verify signatures.
+        data["secret"] = webhook.secret
+    return data

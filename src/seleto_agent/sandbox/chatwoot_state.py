@@ -1,9 +1,10 @@
 """In-memory state of the Chatwoot simulator (TEST/SANDBOX ONLY).
 
-One account with one API-channel inbox. Every write runs under the lock and hands back copies,
-so webhook payloads built from them show the record as it was at that moment. Row ids and
-conversation display ids come from separate counters that never line up, as in Chatwoot, so a
-client that puts a row id into a `/conversations/{id}` path gets a 404 here too.
+One account with an API-channel inbox and a second inbox (a website widget) where contacts that
+predate the integration live. Every write runs under the lock and hands back copies, so webhook
+payloads built from them show the record as it was at that moment. Row ids and conversation
+display ids come from separate counters that never line up, as in Chatwoot, so a client that
+puts a row id into a `/conversations/{id}` path gets a 404 here too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any, Literal
 from seleto_agent.sandbox.zapi_state import utc_now_iso
 
 JsonDict = dict[str, Any]
-ActorKind = Literal["user", "agent_bot", "contact"]
+ActorKind = Literal["user", "agent_bot", "captain_assistant", "contact"]
+UserRole = Literal["agent", "administrator"]
 
 CONVERSATION_STATUSES: tuple[str, ...] = ("open", "resolved", "pending", "snoozed")
 # Chatwoot validates contact phones as E.164 with the leading `+` (Contact model).
@@ -29,6 +31,22 @@ E164_PHONE = re.compile(r"\+[1-9]\d{1,14}")
 NOT_FOUND_BODY: JsonDict = {"error": "Resource could not be found"}
 # Deliveries and requests kept in the state; older ones are dropped first.
 _RECORD_LIMIT = 2000
+# Chatwoot versions that changed what a webhook carries (maintainer on chatwoot#13862): account
+# webhooks got a secret, X-Chatwoot-Timestamp/-Signature and X-Chatwoot-Delivery in 4.11.2
+# (PR 13573); API-inbox and agent-bot webhooks got their own secret and signature in 4.13.0
+# (PR 13892). The contract's "pre-4.12" for unsigned deliveries was wrong on both counts.
+ACCOUNT_WEBHOOK_SIGNING_SINCE = (4, 11, 2)
+INBOX_WEBHOOK_SIGNING_SINCE = (4, 13, 0)
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+
+def version_tuple(version: str) -> tuple[int, int, int]:
+    """`"4.13.0"` as `(4, 13, 0)`, for comparing Chatwoot versions."""
+    match = _VERSION.fullmatch(version.strip())
+    if match is None:
+        raise ValueError(f"not a Chatwoot version: {version!r}")
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
 
 
 class ChatwootApiError(Exception):
@@ -52,12 +70,14 @@ def invalid(message: str, *attributes: str) -> ChatwootApiError:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who wrote a message: the token's user or bot, or the conversation's contact."""
+    """Who wrote a message or made a call: the token's user or bot, a Captain assistant, or
+    the conversation's contact. A user's `role` is their role in the account."""
 
     kind: ActorKind
     id: int
     name: str
     email: str | None = None
+    role: UserRole | None = None
 
 
 @dataclass(slots=True)
@@ -143,10 +163,20 @@ class ChatwootKnobs:
 
     # Every API call answers 503.
     down: bool = False
-    # False: no timestamp/signature headers, as before Chatwoot 4.12 (contracts §3).
-    signed: bool = True
+    # The Chatwoot release simulated, for what its webhooks carry: below 4.11.2 nothing is
+    # signed and there is no X-Chatwoot-Delivery; below 4.13.0 the API inbox's webhook is
+    # unsigned (it has no secret then, only its HMAC token) while account webhooks are signed.
+    version: str = "4.17.1"
     # Sign with a secret other than the one shown to the receiver (Chatwoot issue 13809).
     wrong_secret: bool = False
+    # An nginx or ingress-nginx in front of Chatwoot with its default
+    # `underscores_in_headers off`: a header spelled `api_access_token` never reaches Chatwoot
+    # (401), while `api-access-token` does; Rails reads both as HTTP_API_ACCESS_TOKEN.
+    # Chatwoot's own nginx template turns it on; most other deployments do not.
+    drop_underscore_headers: bool = True
+    # The role of the user behind the API token. An "agent" who calls toggle_status and leaves
+    # the conversation open becomes its assignee (Chatwoot PR 3925); an administrator does not.
+    api_user_role: UserRole = "agent"
     # Older Chatwoot put `type: "contact"` on contact senders; newer omits it (§2.2).
     contact_sender_type: bool = False
     # Post each delivery twice with the same X-Chatwoot-Delivery id.
@@ -198,7 +228,8 @@ class ChatwootState:
     # --- contacts ------------------------------------------------------------------------------
 
     def create_contact(self, inbox_id: int | None, fields: JsonDict) -> ContactRecord:
-        """Creates a contact, linked to `inbox_id` (already checked by the caller) if given."""
+        """Creates a contact, linked to `inbox_id` (already checked by the caller) if given;
+        Chatwoot's controller makes the inbox optional, whatever the swagger says."""
         with self._lock:
             self._validate_contact(fields, exclude=None)
             self._ids.contact += 1
@@ -260,6 +291,24 @@ class ChatwootState:
                 ):
                     found.append(copy.deepcopy(contact))
             return found
+
+    def link_contact_inbox(
+        self, contact_id: int, inbox_id: int, source_id: str | None
+    ) -> ContactInboxRecord:
+        """`ContactInbox.create!`: a random UUID source id unless one is given; a source id
+        already used in that inbox is a validation error. A contact may hold several links to
+        one inbox (Chatwoot validates the source id only)."""
+        with self._lock:
+            contact = self._contact(contact_id)
+            source_id = source_id or str(uuid.uuid4())
+            for other in self._contacts.values():
+                for link in other.contact_inboxes:
+                    if link.inbox_id == inbox_id and link.source_id == source_id:
+                        raise invalid("Source has already been taken", "source_id")
+            self._ids.contact_inbox += 1
+            link = ContactInboxRecord(self._ids.contact_inbox, inbox_id, source_id)
+            contact.contact_inboxes.append(link)
+            return copy.deepcopy(link)
 
     def contact_conversations(self, contact_id: int) -> list[ConversationRecord]:
         with self._lock:
@@ -387,8 +436,16 @@ class ChatwootState:
 
     def set_status(
         self, display_id: int, status: str | None, snoozed_until: int | None, actor: Actor
-    ) -> tuple[ConversationRecord, ContactRecord, str]:
-        """Without `status` Chatwoot toggles between open and resolved. Returns the previous."""
+    ) -> tuple[ConversationRecord, ContactRecord, str, JsonDict]:
+        """Without `status` Chatwoot toggles between open and resolved. Returns the previous
+        status and `{"assignee_id": [previous, current]}` when the call changed the assignee.
+
+        ConversationsController#toggle_status ends with `assign_conversation if
+        @conversation.status == 'open' && Current.user.is_a?(User) && Current.user&.agent?`
+        (PR 3925; newer code: `handle_human_open`): a user with the agent role who leaves the
+        conversation open becomes its assignee, over any assignee it had, also when it was
+        open already. The contract listed toggle_status as a plain status change.
+        """
         with self._lock:
             conversation = self._conversation(display_id)
             previous = conversation.status
@@ -404,10 +461,18 @@ class ChatwootState:
                 )
                 # Chatwoot records status changes as activity messages (not sent to webhooks).
                 self._append(conversation, text, "activity", False, None)
+            changes: JsonDict = {}
+            if status == "open" and actor.kind == "user" and actor.role == "agent":
+                if conversation.assignee_id != actor.id:
+                    changes["assignee_id"] = [conversation.assignee_id, actor.id]
+                    text = f"Assigned to {actor.name} by {actor.name}"
+                    self._append(conversation, text, "activity", False, None)
+                conversation.assignee_id = actor.id
             return (
                 copy.deepcopy(conversation),
                 copy.deepcopy(self._contact_of(conversation)),
                 previous,
+                changes,
             )
 
     def assign(
@@ -556,7 +621,11 @@ class ChatwootState:
                 "conversations": [_conversation_view(c) for c in self._conversations.values()],
                 "webhooks": [asdict(webhook) for webhook in self._webhooks.values()],
                 "inbox_webhook": (
-                    {"url": inbox_webhook[0], "signed": inbox_webhook[1] is not None}
+                    {
+                        "url": inbox_webhook[0],
+                        "signed": inbox_webhook[1] is not None
+                        and version_tuple(self._knobs.version) >= INBOX_WEBHOOK_SIGNING_SINCE,
+                    }
                     if inbox_webhook
                     else None
                 ),

@@ -34,6 +34,13 @@ class SandboxConfig:
     chatwoot_account_name: str = "Seleto Sandbox"
     chatwoot_inbox_id: int = 1
     chatwoot_inbox_name: str = "WhatsApp Seleto"
+    # A second inbox of the account (a website widget), where contacts that existed before the
+    # integration live: found by a phone search, but not linked to the API inbox.
+    chatwoot_other_inbox_id: int = 2
+    chatwoot_other_inbox_name: str = "Site Seleto"
+    # The API inbox's identity-validation token (inbox settings, "Configuration"): shown next to
+    # the webhook secret and easily copied in its place; Chatwoot never signs webhooks with it.
+    chatwoot_inbox_hmac_token: str = "sandbox-chatwoot-inbox-hmac-token"  # noqa: S105
     # A user's token (what the service uses by default): messages posted with it arrive in
     # webhooks with `sender.type == "user"`, exactly like a human agent's (contracts §5).
     chatwoot_user_token: str = "sandbox-chatwoot-user-token"  # noqa: S105

@@ -26,7 +26,6 @@ from seleto_agent.domain.crm import handoff_brief_text
 from seleto_agent.domain.events import EventStatus
 from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.integrations.chatwoot.client import ChatwootClient
-from seleto_agent.integrations.chatwoot.errors import ChatwootRejected
 from seleto_agent.services.outbox import JobNotReady
 
 # Our stamp on every message we create; the webhook classifier reads it.
@@ -170,15 +169,37 @@ class ChatwootMirrorHandler:
             # re-opening and re-assigning it now would undo what the team decided since.
             return "handoff_closed"
         conversation_id = await self._conversation(key)
-        # Assignment, labels and status are set-to-value calls: repeating them is harmless.
+        await self._open(conversation_id)
+        # Assignment and labels are set-to-value calls: repeating them is harmless.
         if self._assignee_id is not None or self._team_id is not None:
             await self._client.assign(
                 conversation_id, assignee_id=self._assignee_id, team_id=self._team_id
             )
         if self._labels:
             await self._client.set_labels(conversation_id, self._labels)
-        await self._client.toggle_status(conversation_id, "open")
         return "handoff_delivered"
+
+    async def _open(self, conversation_id: int) -> None:
+        """Opens the conversation before it is assigned, never after.
+
+        Chatwoot's toggle_status makes a calling user with the agent role the assignee whenever
+        the conversation ends open, already open or not (PR 3925). So an open conversation is
+        not toggled, and the assignment comes after the toggle. Without an agent to assign, an
+        assignee the toggle put there is taken back to what it was.
+        """
+        before = await self._client.conversation(conversation_id)
+        if before.status == "open":
+            return
+        await self._client.toggle_status(conversation_id, "open")
+        if self._assignee_id is not None:
+            return
+        after = await self._client.conversation(conversation_id)
+        if after.assignee_id == before.assignee_id:
+            return
+        if before.assignee_id is None:
+            await self._client.unassign(conversation_id)
+        else:
+            await self._client.assign(conversation_id, assignee_id=before.assignee_id)
 
     # -- posting -------------------------------------------------------------------------------
 
@@ -254,15 +275,12 @@ class ChatwootMirrorHandler:
     async def _contact(self, phone: str | None, identifier: str, key: str) -> tuple[int, str]:
         for contact in await self._client.search_contacts(phone or identifier):
             if contact.identifier == identifier or (phone and contact.phone_number == phone):
-                for link in contact.contact_inboxes:
-                    inbox = link.inbox_id or (link.inbox.id if link.inbox else None)
-                    if inbox == self._inbox_id and link.source_id:
-                        return contact.id, link.source_id
-                raise ChatwootRejected(
-                    "a Chatwoot contact with this phone exists outside the WhatsApp inbox; "
-                    "link it to the inbox or merge it, then replay this job",
-                    status_code=409,
-                )
+                source_id = contact.source_id_for(self._inbox_id)
+                if source_id is None:
+                    # A contact from another inbox (a customer, one an SDR typed in): linked
+                    # to ours, so the team sees one person with all their conversations.
+                    source_id = await self._client.link_contact_inbox(contact.id, self._inbox_id)
+                return contact.id, source_id
         await self._still_current(key)
         created = await self._client.create_contact(
             inbox_id=self._inbox_id,

@@ -2,6 +2,10 @@
 
 Chatwoot waits 5 s at most and does not retry account or API-inbox webhooks, so this answers
 fast and never depends on WhatsApp or the model.
+
+`CHATWOOT_WEBHOOK_SECRET` is a comma list: every webhook pointing here (the API inbox's, an
+account webhook's) signs with its own secret, and a rotation needs the old and the new one for
+a while. Chatwoot signs API-inbox webhooks from 4.13.0 only (DECISIONS C27).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from fastapi import APIRouter, Request
 
 from seleto_agent.api.deps import RuntimeDep, check_token, read_body_limited
 from seleto_agent.api.errors import InvalidPayload, MalformedJson, Unauthorized
-from seleto_agent.integrations.chatwoot.signature import SignatureCheck, verify_signature
+from seleto_agent.integrations.chatwoot.signature import SignatureCheck, verify_any
 from seleto_agent.integrations.chatwoot.webhook import InvalidChatwootPayload, parse_event
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import WEBHOOKS
@@ -22,17 +26,40 @@ from seleto_agent.settings import secret
 router = APIRouter()
 log = get_logger(__name__)
 
+# What ops should look at first when a delivery is refused (vendors review #6).
+LIKELY_CAUSE: dict[SignatureCheck, str] = {
+    SignatureCheck.MISSING: (
+        "Chatwoot sent no signature: API-inbox webhooks are signed from Chatwoot 4.13.0 "
+        "(account webhooks from 4.11.2); upgrade Chatwoot. An older inbox shows only its "
+        "HMAC token, which signs nothing"
+    ),
+    SignatureCheck.MISMATCH: (
+        "no secret in CHATWOOT_WEBHOOK_SECRET signed it: copy the webhook secret of each "
+        "webhook pointing here (not the inbox HMAC token), comma-separated"
+    ),
+    SignatureCheck.STALE: (
+        "timestamp outside CHATWOOT_SIGNATURE_TOLERANCE_SECONDS: a replay, or the clocks of "
+        "Chatwoot and this host differ"
+    ),
+    SignatureCheck.MALFORMED: "signature headers not in Chatwoot's format: not from Chatwoot",
+}
+
+
+def signing_secrets(value: str | None) -> list[bytes]:
+    return [part.strip().encode() for part in (value or "").split(",") if part.strip()]
+
 
 @router.post("/webhooks/chatwoot/{token}")
 async def chatwoot_webhook(token: str, request: Request, runtime: RuntimeDep) -> dict[str, str]:
     settings = runtime.settings
     check_token(token, secret(settings.chatwoot_webhook_token))
     raw = await read_body_limited(request, settings.max_body_bytes)
-    signing_secret = secret(settings.chatwoot_webhook_secret)
-    if signing_secret:
-        check = verify_signature(
-            secret=signing_secret.encode(),
-            timestamp=request.headers.get("x-chatwoot-timestamp"),
+    secrets = signing_secrets(secret(settings.chatwoot_webhook_secret))
+    timestamp = request.headers.get("x-chatwoot-timestamp")
+    if secrets:
+        check = verify_any(
+            secrets=secrets,
+            timestamp=timestamp,
             body=raw,
             signature=request.headers.get("x-chatwoot-signature"),
             now=time.time(),
@@ -41,7 +68,12 @@ async def chatwoot_webhook(token: str, request: Request, runtime: RuntimeDep) ->
         if check is not SignatureCheck.OK:
             # Nothing is stored: an unsigned body could come from anyone.
             WEBHOOKS.labels(PROVIDER, "bad_signature").inc()
-            log.warning("chatwoot.bad_signature", check=check.value)
+            log.warning(
+                "chatwoot.bad_signature",
+                check=check.value,
+                cause=LIKELY_CAUSE[check],
+                secrets_configured=len(secrets),
+            )
             raise Unauthorized(f"signature check failed: {check.value}")
     try:
         event = parse_event(raw)
@@ -57,6 +89,6 @@ async def chatwoot_webhook(token: str, request: Request, runtime: RuntimeDep) ->
             raise MalformedJson(str(exc)) from exc
         raise InvalidPayload(str(exc)) from exc
     outcome = await runtime.chatwoot_ingest.ingest(
-        raw=raw, event=event, delivery_id=request.headers.get("x-chatwoot-delivery")
+        raw=raw, event=event, signed_at=timestamp if secrets else None
     )
     return {"status": outcome.value}

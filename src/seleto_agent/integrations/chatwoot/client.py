@@ -1,9 +1,11 @@
 """Chatwoot Application API client (contracts/chatwoot.md §4).
 
-Base `{base_url}/api/v1/accounts/{account_id}`, token in the `api_access_token` header. In-call
-retries ride out a blip (429 with its Retry-After, 5xx, network); a longer outage is the outbox
-worker's backoff's job. A create that failed after it may have landed in Chatwoot (timeout,
-5xx) is not repeated here: the next job attempt looks the record up first.
+Base `{base_url}/api/v1/accounts/{account_id}`, token in the `api-access-token` header: Chatwoot
+reads it as HTTP_API_ACCESS_TOKEN whichever the spelling, and nginx or ingress-nginx in front of
+it drops the documented `api_access_token` unless `underscores_in_headers on` (vendors review
+#7). In-call retries ride out a blip (429 with its Retry-After, 5xx, network); a longer outage is
+the outbox worker's backoff's job. A create that failed after it may have landed in Chatwoot
+(timeout, 5xx) is not repeated here: the next job attempt looks the record up first.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class ChatwootClient:
     ) -> None:
         self._http = http
         self._root = f"{base_url.rstrip('/')}/api/v1/accounts/{account_id}"
-        self._headers = {"api_access_token": api_token, "Accept": "application/json"}
+        self._headers = {"api-access-token": api_token, "Accept": "application/json"}
         self._timeout = httpx.Timeout(timeout_seconds)
         self._wait = RetryAfterWait(initial=0.2, maximum=retry_wait_max_seconds)
         self._attempts = max(in_call_attempts, 1)
@@ -71,7 +73,12 @@ class ChatwootClient:
     # --- contacts ----------------------------------------------------------------------------
 
     async def search_contacts(self, q: str) -> list[Contact]:
-        """Every contact whose name, identifier, email or phone matches `q`, all pages read."""
+        """Every contact whose name, identifier, email or phone matches `q`, all pages read.
+
+        Current Chatwoot says whether another page exists (`meta.has_more`); its `meta.count`
+        is the size of the page, not a total. Older versions send no meta: a page that is not
+        full is the last one.
+        """
         found: dict[int, Contact] = {}
         for page in range(1, _MAX_SEARCH_PAGES + 1):
             body = await self._call(
@@ -81,9 +88,10 @@ class ChatwootClient:
             for contact in answer.payload:
                 # Contacts created while paging shift later pages; keep the first copy.
                 found.setdefault(contact.id, contact)
-            total = answer.meta.count
-            last_page = len(answer.payload) < SEARCH_PAGE_SIZE
-            if last_page or (total is not None and len(found) >= total):
+            has_more = answer.meta.has_more
+            if has_more is None:
+                has_more = len(answer.payload) >= SEARCH_PAGE_SIZE
+            if not has_more:
                 break
         return list(found.values())
 
@@ -111,6 +119,23 @@ class ChatwootClient:
     async def update_contact(self, contact_id: int, **fields: Any) -> Contact:
         body = await self._call("PUT", f"/contacts/{contact_id}", "contacts", json=fields)
         return _parse(Contact, _unwrap(body), "contacts")
+
+    async def link_contact_inbox(self, contact_id: int, inbox_id: int) -> str:
+        """Links an existing contact to `inbox_id`; returns the new link's source id, which a
+        conversation in that inbox needs. Chatwoot picks a random UUID for an API inbox."""
+        body = await self._call(
+            "POST",
+            f"/contacts/{contact_id}/contact_inboxes",
+            "contact_inboxes",
+            json={"inbox_id": inbox_id},
+            creates=True,
+        )
+        source_id = _source_id_of(body, inbox_id)
+        if source_id is None:
+            raise ChatwootRejected(
+                f"POST contact_inboxes: answer has no source_id for inbox {inbox_id}"
+            )
+        return source_id
 
     async def contact_conversations(self, contact_id: int) -> list[Conversation]:
         body = await self._call(
@@ -140,6 +165,11 @@ class ChatwootClient:
         body = await self._call(
             "POST", "/conversations", "conversations", json=payload, creates=True
         )
+        return _parse(Conversation, _unwrap(body), "conversations")
+
+    async def conversation(self, conversation_id: int) -> Conversation:
+        """One conversation (by display id), with its status and assignee."""
+        body = await self._call("GET", f"/conversations/{conversation_id}", "conversations")
         return _parse(Conversation, _unwrap(body), "conversations")
 
     async def create_message(
@@ -208,6 +238,15 @@ class ChatwootClient:
         payload = {"assignee_id": assignee_id} if assignee_id is not None else {"team_id": team_id}
         await self._call(
             "POST", f"/conversations/{conversation_id}/assignments", "assignments", json=payload
+        )
+
+    async def unassign(self, conversation_id: int) -> None:
+        """Leaves the conversation without an agent (its team, if any, stays)."""
+        await self._call(
+            "POST",
+            f"/conversations/{conversation_id}/assignments",
+            "assignments",
+            json={"assignee_id": None},
         )
 
     async def set_labels(self, conversation_id: int, labels: list[str]) -> list[str]:

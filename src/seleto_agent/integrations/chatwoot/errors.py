@@ -39,7 +39,7 @@ class ChatwootRejected(VendorRejected):
 
 
 class ChatwootAuthError(VendorAuthError):
-    """401/403: wrong `api_access_token`, or an agent-bot token on an endpoint bots cannot use."""
+    """401/403: wrong access token, or an agent-bot token on an endpoint bots cannot use."""
 
     vendor = "chatwoot"
 

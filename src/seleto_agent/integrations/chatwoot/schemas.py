@@ -20,13 +20,18 @@ _MESSAGE_TYPE_BY_NUMBER: dict[int, MessageType] = dict(enumerate(MESSAGE_TYPES))
 SEARCH_PAGE_SIZE = 15
 
 
+# Chatwoot's ids are Postgres bigints; anything outside that is no id (and would overflow
+# the columns and SQL parameters it is looked up with).
+_MAX_ID = 2**63 - 1
+
+
 def loose_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+        value = int(value.strip())
+    if isinstance(value, int) and 0 <= value <= _MAX_ID:
+        return value
     return None
 
 
@@ -177,6 +182,10 @@ class Conversation(ChatwootModel):
     def contact_id(self) -> int | None:
         return self.meta.sender.id if self.meta.sender is not None else None
 
+    @property
+    def assignee_id(self) -> int | None:
+        return self.meta.assignee.id if self.meta.assignee is not None else None
+
 
 class MessageSender(ChatwootModel):
     id: LooseInt = None
@@ -198,9 +207,15 @@ class Message(ChatwootModel):
     created_at: Annotated[int | str | None, BeforeValidator(_int_or_str)] = None
 
 
+def _bool_or_none(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 class SearchMeta(ChatwootModel):
+    # The size of this page in current Chatwoot (not a total); absent in older versions.
     count: LooseInt = None
     current_page: LooseInt = None
+    has_more: Annotated[bool | None, BeforeValidator(_bool_or_none)] = None
 
 
 class ContactSearchPage(ChatwootModel):

@@ -2,7 +2,8 @@
 
 `X-Chatwoot-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>` with the
 unix-seconds `X-Chatwoot-Timestamp`. The HMAC covers the exact bytes received, so verify before
-parsing and never over a re-serialised body.
+parsing and never over a re-serialised body. Each webhook has its own secret (an account
+webhook's, the API inbox's since Chatwoot 4.13.0), so a receiver may hold several.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 
 _PREFIX = "sha256="
@@ -60,3 +62,29 @@ def verify_signature(
     if not hmac.compare_digest(expected, received.lower()):
         return SignatureCheck.MISMATCH
     return SignatureCheck.OK
+
+
+def verify_any(
+    *,
+    secrets: Sequence[bytes],
+    timestamp: str | None,
+    body: bytes,
+    signature: str | None,
+    now: float,
+    tolerance_seconds: int,
+) -> SignatureCheck:
+    """OK when one of `secrets` signed the delivery; otherwise what was wrong with it (a
+    missing, malformed or stale signature is so whatever the secret)."""
+    check = SignatureCheck.MISMATCH
+    for secret in secrets:
+        check = verify_signature(
+            secret=secret,
+            timestamp=timestamp,
+            body=body,
+            signature=signature,
+            now=now,
+            tolerance_seconds=tolerance_seconds,
+        )
+        if check is not SignatureCheck.MISMATCH:
+            return check
+    return check

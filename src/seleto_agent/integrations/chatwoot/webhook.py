@@ -133,7 +133,8 @@ def _decode(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
         return body
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the parser's stack, never a Chatwoot body.
         raise InvalidChatwootPayload("Chatwoot webhook body is not JSON") from exc
     if not isinstance(data, dict):
         raise InvalidChatwootPayload("Chatwoot webhook body is not a JSON object")
@@ -219,7 +220,11 @@ def _timestamp(value: Any) -> datetime | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, ValueError, OSError):
+            # 1e20, NaN, Infinity: JSON allows them, no clock does.
+            return None
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
