@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,14 +31,9 @@ from seleto_agent.domain.crm import (
     summary_note_text,
 )
 from seleto_agent.domain.lead_slots import NOT_INFORMED, handoff_brief
-from seleto_agent.settings import PROJECT_ROOT
 
-CONTRACT_DIR = Path(
-    os.environ.get(
-        "PIPERUN_CONTRACT_DIR",
-        str(PROJECT_ROOT.parent / "shared" / "contracts" / "fixtures" / "piperun"),
-    )
-)
+# PipeRun's official OpenAPI, copied beside the tests (fixtures/vendor/piperun/SOURCES.md).
+CONTRACT_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "vendor" / "piperun"
 # Shown only in PipeRun's request examples, not in every schema (piperun.md §4.1).
 EXAMPLE_ONLY_KEYS = {"contactEmails", "contactPhones", "external_code"}
 TARGET = DealTarget(pipeline_id=100848, stage_id=647558, origin_id=556735, owner_id=31)
@@ -116,10 +110,7 @@ def hot_lead(**overrides: Any) -> CrmLead:
 
 
 def _request_properties(path: str, method: str) -> set[str]:
-    subset = CONTRACT_DIR / "_openapi_subset.json"
-    # CI clones the repository with ../shared beside it; a missing contract is a failure.
-    assert subset.exists(), f"PipeRun contract not found at {subset} (set PIPERUN_CONTRACT_DIR)"
-    spec = json.loads(subset.read_text(encoding="utf-8"))
+    spec = json.loads((CONTRACT_DIR / "_openapi_subset.json").read_text(encoding="utf-8"))
     schema = spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
     return set(schema["properties"])
 
