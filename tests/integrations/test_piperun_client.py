@@ -196,6 +196,20 @@ async def test_paginate_stops_when_a_cursor_repeats(
     assert len(sandbox.piperun_requests("GET", "/v1/origins")) == 2
 
 
+async def test_paginate_stops_on_an_empty_page_after_a_trailing_cursor(
+    piperun: PipeRunClient, sandbox: Sandbox
+) -> None:
+    # vendors.md #11: PipeRun's own extractor also stops on an empty `data` page; the
+    # simulator's knob ends the list with a cursor whose page is empty and names it again.
+    ids = [sandbox.piperun_seed_company(name=f"Empresa {i}")["id"] for i in range(4)]
+    sandbox.piperun_faults(trailing_cursor=True)
+    items = [item async for item in piperun.paginate("/companies", {"name": "empresa"}, show=2)]
+    assert [item["id"] for item in items] == ids
+    pages = sandbox.piperun_requests("GET", "/v1/companies")
+    assert len(pages) == 3
+    assert [c.id for c in await piperun.find_companies(name="empresa")] == ids
+
+
 async def test_429_waits_for_retry_after(piperun: PipeRunClient, sandbox: Sandbox) -> None:
     sandbox.piperun_faults({"method": "GET", "path": "/pipelines", "status": 429, "retry_after": 1})
     started = time.monotonic()

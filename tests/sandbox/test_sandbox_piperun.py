@@ -199,6 +199,25 @@ async def test_cursor_pagination_walks_three_pages(client: httpx.AsyncClient) ->
     assert len((await _get(client, "/companies", show=500)).json()["data"]) == 5
 
 
+async def test_trailing_cursor_knob_ends_with_an_empty_page_naming_its_cursor_again(
+    client: httpx.AsyncClient,
+) -> None:
+    for i in range(3):
+        await _post(client, "/companies", {"name": f"Empresa {i}"})
+    await _faults(client, trailing_cursor=True)
+    first = (await _get(client, "/companies", show=2, cursor="")).json()
+    last = (await _get(client, "/companies", show=2, cursor=first["meta"]["cursor"]["next"])).json()
+    assert len(last["data"]) == 1
+    trailing = last["meta"]["cursor"]["next"]
+    assert trailing is not None
+    empty = (await _get(client, "/companies", show=2, cursor=trailing)).json()
+    assert empty["data"] == []
+    assert empty["meta"]["cursor"]["next"] == trailing
+    await _faults(client, trailing_cursor=False)
+    again = await _get(client, "/companies", show=2, cursor=first["meta"]["cursor"]["next"])
+    assert again.json()["meta"]["cursor"]["next"] is None
+
+
 @pytest.mark.parametrize(
     ("stored", "query"),
     [

@@ -1,6 +1,7 @@
 """Test-driving endpoints of the PipeRun simulator under `/_sandbox/piperun/` (not PipeRun's).
 
-- `POST /faults`: queue scripted faults and set knobs (`down`, rate limit, stage rule).
+- `POST /faults`: queue scripted faults and set knobs (`down`, rate limit, stage rule,
+  trailing cursor).
 - `POST /seed/{companies|persons|deals|notes}`: create a record as if someone had typed it in
   PipeRun (same validation, no token, not logged as a request, no faults).
 - `GET /state`, `POST /reset`: this simulator's section only.
@@ -29,6 +30,7 @@ _KNOBS = (
     "rate_limit_window_seconds",
     "stage_must_match_pipeline",
     "auth_error_status",
+    "trailing_cursor",
 )
 
 
@@ -63,6 +65,7 @@ class FaultsRequest(BaseModel):
     rate_limit_window_seconds: float | None = Field(default=None, gt=0)
     stage_must_match_pipeline: bool | None = None
     auth_error_status: int | None = Field(default=None, ge=400, le=599)
+    trailing_cursor: bool | None = None
 
 
 def build_piperun_control_router(ctx: SandboxContext) -> APIRouter:

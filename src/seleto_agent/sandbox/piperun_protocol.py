@@ -95,7 +95,9 @@ def page_size(value: str | None) -> int:
         return DEFAULT_PAGE_SIZE
 
 
-def page(items: Iterable[JsonDict], query: Mapping[str, str]) -> Reply:
+def page(
+    items: Iterable[JsonDict], query: Mapping[str, str], *, trailing_cursor: bool = False
+) -> Reply:
     show = page_size(query.get("show"))
     after = decode_cursor(query.get("cursor"))
     remaining = [
@@ -103,6 +105,9 @@ def page(items: Iterable[JsonDict], query: Mapping[str, str]) -> Reply:
     ]
     chunk = remaining[:show]
     next_cursor = encode_cursor(chunk[-1]["id"]) if len(remaining) > show else None
+    if trailing_cursor and next_cursor is None:
+        # The end as PipeRun's own extractor guards against it (vendors.md #11).
+        next_cursor = encode_cursor(chunk[-1]["id"]) if chunk else query.get("cursor") or None
     reply = ok(chunk)
     reply.body["meta"] = {
         "cursor": {"current": None, "prev": None, "next": next_cursor, "count": None}

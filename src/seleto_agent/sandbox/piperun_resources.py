@@ -148,7 +148,11 @@ def listing(table: str) -> Handler:
     def handle(store: PipeRunStore, call: Call) -> Reply:
         items = store.records[table].values() if table in store.records else store.catalogue(table)
         filters = FILTERS.get(table, {})
-        return page([item for item in items if matches(item, call.query, filters)], call.query)
+        return page(
+            [item for item in items if matches(item, call.query, filters)],
+            call.query,
+            trailing_cursor=call.knobs.trailing_cursor,
+        )
 
     return handle
 

@@ -67,6 +67,10 @@ class PipeRunKnobs:
     stage_must_match_pipeline: bool = True
     # The status of a missing or wrong token is undocumented (piperun.md §3).
     auth_error_status: int = 401
+    # vendors.md #11: PipeRun documents only `next: null` at the end, yet its own extractor
+    # also stops on an empty page. On, the last page still carries a cursor, and the page it
+    # points to is empty and names that same cursor again.
+    trailing_cursor: bool = False
 
 
 class PipeRunStore:

@@ -185,16 +185,18 @@ class PipeRunClient:
         self, path: str, params: Mapping[str, Any] | None = None, *, show: int = MAX_PAGE_SIZE
     ) -> AsyncIterator[JsonDict]:
         """Every item of a list endpoint, page by page (piperun.md §2): `cursor=` first, then
-        `meta.cursor.next` verbatim until it is null."""
+        `meta.cursor.next` verbatim until it is null or a page comes back empty (PipeRun's own
+        extractor stops on either; vendors.md #11)."""
         query: JsonDict = {**(params or {}), "show": min(max(show, 1), MAX_PAGE_SIZE)}
         cursor = ""
         seen: set[str] = set()
         while True:
             envelope = await self._send("GET", path, params={**query, "cursor": cursor})
-            for item in envelope.items():
+            items = envelope.items()
+            for item in items:
                 yield item
             next_cursor = envelope.next_cursor()
-            if next_cursor is None:
+            if next_cursor is None or not items:
                 return
             if next_cursor in seen:
                 # A cursor that comes back would page forever; stop rather than loop.
