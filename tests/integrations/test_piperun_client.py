@@ -100,7 +100,7 @@ async def test_companies_create_find_get_update(piperun: PipeRunClient, sandbox:
 async def test_persons_deals_and_notes(piperun: PipeRunClient, sandbox: Sandbox) -> None:
     company = await piperun.create_company({"name": "Frigorífico Sul"})
     person = await piperun.create_person(
-        {"name": "Ana", "company_id": company.id, "contactPhones": [{"phone": "(47) 99999-0000"}]}
+        {"name": "Ana", "company_id": company.id, "contactPhones": ["(47) 99999-0000"]}
     )
     assert (person.company_id, person.phones) == (company.id, ["(47) 99999-0000"])
     assert [p.id for p in await piperun.find_persons(company_id=company.id)] == [person.id]

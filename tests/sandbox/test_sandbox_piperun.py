@@ -86,6 +86,56 @@ async def test_company_create_answers_an_array_and_update_an_object(
     assert isinstance(person.json()["data"], dict)
 
 
+async def test_person_contacts_are_strings_as_the_schema_says(client: httpx.AsyncClient) -> None:
+    # vendors.md #5: POST/PUT /persons declare `items: {type: string}` (the example's objects
+    # contradict the schema, and the schema is the contract).
+    created = await _post(
+        client,
+        "/persons",
+        {"name": "Ana", "contactPhones": ["(49) 99988-7766"], "contactEmails": ["ana@x.com.br"]},
+    )
+    assert created.status_code == 201
+    person = created.json()["data"]
+    assert [c["phone"] for c in person["contact_phones"]] == ["(49) 99988-7766"]
+    assert [c["email"] for c in person["contact_emails"]] == ["ana@x.com.br"]
+    assert person["contact_phones"][0]["person_id"] == person["id"]
+
+    as_objects = await _post(
+        client, "/persons", {"name": "Rui", "contactPhones": [{"phone": "(49) 3322-1100"}]}
+    )
+    assert as_objects.status_code == 422
+    assert as_objects.json()["data"] == {
+        "contactPhones.0": "O campo contactPhones.0 deve ser uma string."
+    }
+    update = await client.put(
+        f"/v1/persons/{person['id']}",
+        json={"contactEmails": [{"email": "outro@x.com.br"}]},
+        headers=TOKEN,
+    )
+    assert update.status_code == 422
+    assert set(update.json()["data"]) == {"contactEmails.0"}
+    assert [p["name"] for p in (await _state(client))["persons"]] == ["Ana"]
+
+
+async def test_person_contact_items_knob_models_the_example_reading(
+    client: httpx.AsyncClient,
+) -> None:
+    # The other reading of the GAP: objects as in the persons example, strings dropped.
+    await _faults(client, person_contact_items="objects")
+    person = (
+        await _post(
+            client,
+            "/persons",
+            {"name": "Ana", "contactPhones": ["(49) 99988-7766"], "contactEmails": ["a@x.com"]},
+        )
+    ).json()["data"]
+    assert (person["contact_phones"], person["contact_emails"]) == ([], [])
+    other = await _post(
+        client, "/persons", {"name": "Rui", "contactPhones": [{"phone": "(49) 3322-1100"}]}
+    )
+    assert [c["phone"] for c in other.json()["data"]["contact_phones"]] == ["(49) 3322-1100"]
+
+
 @pytest.mark.parametrize(
     ("path", "body", "errors"),
     [

@@ -109,10 +109,16 @@ def hot_lead(**overrides: Any) -> CrmLead:
 # --- payload keys against PipeRun's documented schema -------------------------------------------
 
 
-def _request_properties(path: str, method: str) -> set[str]:
+def _request_schema(path: str, method: str) -> dict[str, Any]:
     spec = json.loads((CONTRACT_DIR / "_openapi_subset.json").read_text(encoding="utf-8"))
-    schema = spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
-    return set(schema["properties"])
+    schema: dict[str, Any] = spec["paths"][path][method]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]
+    return schema
+
+
+def _request_properties(path: str, method: str) -> set[str]:
+    return set(_request_schema(path, method)["properties"])
 
 
 def _payloads() -> list[tuple[str, str, dict[str, Any]]]:
@@ -138,6 +144,18 @@ def test_every_key_sent_is_a_documented_piperun_field(
 ) -> None:
     documented = _request_properties(path, method) | EXAMPLE_ONLY_KEYS
     assert set(payload) <= documented, set(payload) - documented
+
+
+@pytest.mark.parametrize(("path", "method", "payload"), _payloads())
+def test_array_items_have_the_documented_type(
+    path: str, method: str, payload: dict[str, Any]
+) -> None:
+    properties = _request_schema(path, method)["properties"]
+    for key, value in payload.items():
+        items = properties.get(key, {}).get("items", {})
+        if isinstance(value, list) and "type" in items:
+            kinds = {"string": str, "integer": int, "object": dict}
+            assert all(isinstance(item, kinds[items["type"]]) for item in value), (key, value)
 
 
 def test_create_payloads_carry_the_required_fields() -> None:
@@ -223,13 +241,14 @@ def test_company_update_keeps_the_sales_team_fields() -> None:
 
 
 def test_person_create_payload() -> None:
+    # vendors.md #5: for persons the schema's items are strings (the example's objects are not).
     assert person_create_payload(hot_lead(), company_id=3, city_id=4904) == {
         "name": "Marcos Silva",
         "observation": "Contato via WhatsApp (assistente virtual Seleto)",
         "company_id": 3,
         "city_id": 4904,
-        "contactEmails": [{"email": "marcos@frigoeste.com.br"}],
-        "contactPhones": [{"phone": "(49) 99988-7766"}],
+        "contactEmails": ["marcos@frigoeste.com.br"],
+        "contactPhones": ["(49) 99988-7766"],
     }
 
 
@@ -252,7 +271,7 @@ def test_person_update_never_sends_the_placeholder_name_or_observation() -> None
     anonymous = person_update_payload(
         make_lead(phone="+5549999887766"), company_id=None, city_id=None
     )
-    assert anonymous == {"contactPhones": [{"phone": "(49) 99988-7766"}]}
+    assert anonymous == {"contactPhones": ["(49) 99988-7766"]}
     named = person_update_payload(hot_lead(), company_id=3, city_id=None)
     assert named["name"] == "Marcos Silva"
     assert "observation" not in named

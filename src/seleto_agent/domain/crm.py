@@ -113,8 +113,8 @@ def crm_lead_fingerprint(payload: dict[str, Any]) -> str:
 # --- companies and persons ----------------------------------------------------------------------
 
 
-def _contacts(lead: CrmLead) -> dict[str, Any]:
-    # Item shapes from PipeRun's own request example (piperun.md §4.1).
+def _company_contacts(lead: CrmLead) -> dict[str, Any]:
+    # Companies declare no item schema; these are the shapes of their request example.
     contacts: dict[str, Any] = {}
     email = known(lead.email)
     if email:
@@ -122,6 +122,19 @@ def _contacts(lead: CrmLead) -> dict[str, Any]:
     phone = phone_display(lead.phone)
     if phone:
         contacts["contactPhones"] = [{"phone": phone}]
+    return contacts
+
+
+def _person_contacts(lead: CrmLead) -> dict[str, Any]:
+    # vendors.md #5: the persons schema says arrays of strings; its example's objects
+    # contradict it, and the schema is the contract.
+    contacts: dict[str, Any] = {}
+    email = known(lead.email)
+    if email:
+        contacts["contactEmails"] = [email]
+    phone = phone_display(lead.phone)
+    if phone:
+        contacts["contactPhones"] = [phone]
     return contacts
 
 
@@ -142,7 +155,7 @@ def company_create_payload(lead: CrmLead, *, city_id: int | None) -> dict[str, A
     payload["external_code"] = lead_reference(lead.lead_id)
     if city_id is not None:
         payload["city_id"] = city_id
-    payload.update(_contacts(lead))
+    payload.update(_company_contacts(lead))
     return payload
 
 
@@ -170,7 +183,7 @@ def company_update_payload(
         payload["cnpj"] = cnpj
     if city_id is not None:
         payload["city_id"] = city_id
-    payload.update(_contacts(lead))
+    payload.update(_company_contacts(lead))
     return payload
 
 
@@ -192,7 +205,7 @@ def person_create_payload(
         payload["company_id"] = company_id
     if city_id is not None:
         payload["city_id"] = city_id
-    payload.update(_contacts(lead))
+    payload.update(_person_contacts(lead))
     return payload
 
 
@@ -212,7 +225,7 @@ def person_update_payload(
         payload["company_id"] = company_id
     if city_id is not None:
         payload["city_id"] = city_id
-    payload.update(_contacts(lead))
+    payload.update(_person_contacts(lead))
     return payload
 
 

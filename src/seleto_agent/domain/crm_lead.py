@@ -7,6 +7,8 @@ unknown here, so every consumer writes the client's "Não informado" the same wa
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -93,6 +95,17 @@ def phone_ddd(phone: str | None) -> str | None:
     if number is None or number.country_code != 55:
         return None
     return str(phonenumbers.national_significant_number(number))[:2]
+
+
+def carries_phone(stored: Iterable[str | None], phone: str | None) -> bool:
+    """Whether one of PipeRun's phone strings is this lead's number, however PipeRun wrote it
+    ("(49) 99988-7766", "49999887766", "+55 49 ..."): the digits end with its national number.
+    False when the lead has no valid number."""
+    number = _parse_phone(phone)
+    if number is None:
+        return False
+    national = str(phonenumbers.national_significant_number(number))
+    return any(re.sub(r"\D", "", value or "").endswith(national) for value in stored)
 
 
 def _parse_phone(phone: str | None) -> phonenumbers.PhoneNumber | None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from seleto_agent.sandbox import piperun_seed
 
@@ -71,6 +71,10 @@ class PipeRunKnobs:
     # also stops on an empty page. On, the last page still carries a cursor, and the page it
     # points to is empty and names that same cursor again.
     trailing_cursor: bool = False
+    # vendors.md #5 (GAP): what persons take in `contactEmails`/`contactPhones`. "strings", the
+    # schema (`items: {type: string}`): an object item is refused with 422. "objects", the
+    # persons request example's reading: objects are stored and strings silently dropped.
+    person_contact_items: Literal["strings", "objects"] = "strings"
 
 
 class PipeRunStore:

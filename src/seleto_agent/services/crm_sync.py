@@ -40,6 +40,7 @@ from seleto_agent.domain.crm import (
     person_update_payload,
     summary_note_text,
 )
+from seleto_agent.domain.crm_lead import carries_phone
 from seleto_agent.domain.jobs import JobStatus
 from seleto_agent.integrations.piperun.client import PipeRunClient
 from seleto_agent.observability.logging import get_logger
@@ -216,6 +217,10 @@ class CrmSyncHandler:
         await self._intend(lead.lead_id, "person")
         person = await self._client.create_person(create)
         outcome.created += 1
+        if "contactPhones" in create and not carries_phone(person.phones, lead.phone):
+            # The SDR calls the lead back on this number; which item shape persons really take
+            # is unverified (vendors.md #5), so what PipeRun answered is checked.
+            log.warning("crm.person_phone_not_stored", lead_id=lead.lead_id, person_id=person.id)
         await self._save(
             lead.lead_id,
             {"person_id": person.id, "person_fingerprint": crm_lead_fingerprint(update_payload)},
