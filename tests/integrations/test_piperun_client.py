@@ -210,6 +210,27 @@ async def test_paginate_stops_on_an_empty_page_after_a_trailing_cursor(
     assert [c.id for c in await piperun.find_companies(name="empresa")] == ids
 
 
+async def test_a_cnpj_lookup_stops_at_the_first_page_showing_the_filter_was_ignored(
+    piperun: PipeRunClient, sandbox: Sandbox
+) -> None:
+    # vendors.md #9: a filter PipeRun cannot parse lists the whole account; one page shows it.
+    strangers = {
+        "success": True,
+        "message": "OK",
+        "data": [
+            {"id": 1, "name": "Outra", "cnpj": "99.888.777/0001-66"},
+            {"id": 2, "name": "Alvo", "cnpj": CNPJ_MASKED},
+        ],
+        "meta": {"cursor": {"current": None, "prev": None, "next": "bWFpcw", "count": None}},
+    }
+    sandbox.piperun_faults(
+        {"method": "GET", "path": "/companies", "status": 200, "body": strangers, "times": 3}
+    )
+    listed = await piperun.find_companies(cnpj=CNPJ_DIGITS)
+    assert [c.id for c in listed] == [1, 2]
+    assert len(sandbox.piperun_requests("GET", "/v1/companies")) == 1
+
+
 async def test_429_waits_for_retry_after(piperun: PipeRunClient, sandbox: Sandbox) -> None:
     sandbox.piperun_faults({"method": "GET", "path": "/pipelines", "status": 429, "retry_after": 1})
     started = time.monotonic()

@@ -13,6 +13,7 @@ import pytest
 
 from seleto_agent.observability.logging import configure_logging
 from tests.conftest import Sandbox, Service, wait_for
+from tests.factories import received_text
 from tests.pipeline.test_crm_sync import (
     PHONE,
     crm_jobs,
@@ -20,7 +21,33 @@ from tests.pipeline.test_crm_sync import (
     crm_settled,
     qualify,
     records,
+    summary_notes,
+    tools,
 )
+
+ALPHA_CNPJ = "12ABC34501DE35"
+ALPHA_CNPJ_MASKED = "12.ABC.345/01DE-35"
+
+
+async def qualify_with(
+    service: Service, sandbox: Sandbox, *, phone: str = PHONE, cnpj: str, name: str = "Marcos"
+) -> None:
+    """Two turns: the company first (the lead is not in the CRM yet, so no sync starts), then
+    what qualifies the lead (a quote request). In one turn Agno runs the tool calls
+    concurrently, and a sync could start before the CNPJ is registered."""
+    turns = (
+        tools(("register_company", {"cnpj": cnpj, "legal_name": f"Razão de {name}"})),
+        tools(
+            ("update_lead", {"name": name, "company_name": "Frigorífico Oeste", "city": "Chapecó"}),
+            ("create_quote_request", {"product": "FB300"}),
+        ),
+    )
+    for calls in turns:
+        sandbox.script(calls, {"content": f"Obrigado, {name}!"})
+        replies = len(sandbox.sent_texts()) + 1
+        await service.post_zapi(received_text(phone=phone, text="Quero orçamento da FB300"))
+        await wait_for(lambda expected=replies: len(sandbox.sent_texts()) == expected)
+    assert await crm_jobs(service)
 
 
 @contextmanager
@@ -56,3 +83,52 @@ async def test_a_person_that_came_back_without_the_phone_is_reported(
     assert warning["person_id"] == person["id"]
     assert warning["level"] == "warning"
     assert PHONE[-8:] not in json.dumps(lines)
+
+
+# --- companies found by CNPJ (vendors.md #9) ----------------------------------------------------
+
+
+async def test_a_company_listed_for_another_cnpj_is_never_linked(
+    service_factory: Any, sandbox: Sandbox, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # PipeRun cannot parse an alphanumeric CNPJ filter, ignores it and lists every company;
+    # then it refuses the CNPJ on create. The lead gets its own company, without the CNPJ,
+    # which the summary note carries.
+    stranger = sandbox.piperun_seed_company(name="Cliente antigo", cnpj="99.888.777/0001-66")
+    with json_logs(capfd) as lines:
+        service: Service = await service_factory(**crm_settings(sandbox))
+        await qualify_with(service, sandbox, cnpj=ALPHA_CNPJ)
+        await wait_for(lambda: crm_settled(service))
+    assert all(job["status"] == "done" for job in await crm_jobs(service))
+    companies = records(sandbox)["companies"]
+    assert [c["id"] for c in companies if c["id"] != stranger["id"]]
+    ours = [c for c in companies if c["id"] != stranger["id"]]
+    assert len(ours) == 1
+    assert ours[0]["cnpj"] == ""
+    assert ours[0]["name"] == "Razão de Marcos"
+    [person] = records(sandbox)["persons"]
+    [deal] = records(sandbox)["deals"]
+    assert person["company_id"] == deal["company_id"] == ours[0]["id"]
+    [note] = summary_notes(sandbox)
+    assert f"CNPJ: {ALPHA_CNPJ_MASKED}" in note["text"]
+    events = [line["event"] for line in lines]
+    assert "crm.company_cnpj_mismatch" in events
+    assert "crm.company_cnpj_refused" in events
+    logged = json.dumps(lines)
+    for needle in (ALPHA_CNPJ, ALPHA_CNPJ_MASKED, "99.888.777", "Cliente antigo"):
+        assert needle not in logged, needle
+
+
+async def test_an_alphanumeric_cnpj_piperun_accepts_is_sent_and_found(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.piperun_faults(alphanumeric_cnpj=True)
+    existing = sandbox.piperun_seed_company(name="Cadastro do vendedor", cnpj=ALPHA_CNPJ_MASKED)
+    sandbox.piperun_seed_company(name="Outro", cnpj="99.888.777/0001-66")
+    service: Service = await service_factory(**crm_settings(sandbox))
+    await qualify_with(service, sandbox, cnpj=ALPHA_CNPJ)
+    await wait_for(lambda: crm_settled(service))
+    [deal] = records(sandbox)["deals"]
+    assert deal["company_id"] == existing["id"]
+    [lookup] = sandbox.piperun_requests("GET", "/v1/companies")
+    assert lookup["query"]["cnpj"] == ALPHA_CNPJ_MASKED

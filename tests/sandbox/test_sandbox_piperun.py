@@ -269,20 +269,47 @@ async def test_trailing_cursor_knob_ends_with_an_empty_page_naming_its_cursor_ag
 
 
 @pytest.mark.parametrize(
-    ("stored", "query"),
-    [
-        (CNPJ_MASKED, CNPJ_DIGITS),
-        (CNPJ_DIGITS, CNPJ_MASKED),
-        (CNPJ_ALPHA_MASKED, "12abc34501de35"),
-    ],
+    ("stored", "query"), [(CNPJ_MASKED, CNPJ_DIGITS), (CNPJ_DIGITS, CNPJ_MASKED)]
 )
-async def test_cnpj_filter_ignores_the_mask_and_letter_case(
+async def test_cnpj_filter_ignores_the_mask(
     client: httpx.AsyncClient, stored: str, query: str
 ) -> None:
     await _post(client, "/companies", {"name": "Alvo", "cnpj": stored})
     await _post(client, "/companies", {"name": "Outra", "cnpj": "99.888.777/0001-66"})
     found = (await _get(client, "/companies", cnpj=query)).json()["data"]
     assert [company["name"] for company in found] == ["Alvo"]
+
+
+@pytest.mark.parametrize("query", [CNPJ_ALPHA_MASKED, "12ABC34501DE35", "1122233300018", "x"])
+async def test_a_cnpj_filter_outside_the_documented_formats_is_ignored(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    # vendors.md #9: only "XXXXXXXX0001XX" and "XX.XXX.XXX/0001-XX" are documented; like an
+    # empty filter, a value PipeRun cannot parse is dropped and every company comes back.
+    await _post(client, "/companies", {"name": "Alvo", "cnpj": CNPJ_MASKED})
+    await _post(client, "/companies", {"name": "Outra", "cnpj": "99.888.777/0001-66"})
+    await _post(client, "/companies", {"name": "Sem CNPJ"})
+    found = (await _get(client, "/companies", cnpj=query)).json()["data"]
+    assert [company["name"] for company in found] == ["Alvo", "Outra", "Sem CNPJ"]
+
+
+async def test_an_alphanumeric_cnpj_is_refused_unless_the_knob_says_piperun_learned_it(
+    client: httpx.AsyncClient,
+) -> None:
+    refused = await _post(client, "/companies", {"name": "Nova", "cnpj": CNPJ_ALPHA_MASKED})
+    assert refused.status_code == 422
+    assert refused.json()["data"] == {"cnpj": "O campo cnpj não é um CNPJ válido."}
+    company = (await _post(client, "/companies", {"name": "Nova"})).json()["data"][0]
+    update = await client.put(
+        f"/v1/companies/{company['id']}", json={"cnpj": "12ABC34501DE35"}, headers=TOKEN
+    )
+    assert set(update.json()["data"]) == {"cnpj"}
+
+    await _faults(client, alphanumeric_cnpj=True)
+    accepted = await _post(client, "/companies", {"name": "Alvo", "cnpj": CNPJ_ALPHA_MASKED})
+    assert accepted.status_code == 201
+    found = (await _get(client, "/companies", cnpj="12abc34501de35")).json()["data"]
+    assert [c["name"] for c in found] == ["Alvo"]
 
 
 async def test_same_post_twice_creates_two_records(client: httpx.AsyncClient) -> None:

@@ -1,7 +1,7 @@
 """Test-driving endpoints of the PipeRun simulator under `/_sandbox/piperun/` (not PipeRun's).
 
 - `POST /faults`: queue scripted faults and set knobs (`down`, rate limit, stage rule,
-  trailing cursor, the item shape persons take in their contact lists).
+  trailing cursor, the item shape persons take in their contact lists, alphanumeric CNPJs).
 - `POST /seed/{companies|persons|deals|notes}`: create a record as if someone had typed it in
   PipeRun (same validation, no token, not logged as a request, no faults).
 - `GET /state`, `POST /reset`: this simulator's section only.
@@ -32,6 +32,7 @@ _KNOBS = (
     "auth_error_status",
     "trailing_cursor",
     "person_contact_items",
+    "alphanumeric_cnpj",
 )
 
 
@@ -68,6 +69,7 @@ class FaultsRequest(BaseModel):
     auth_error_status: int | None = Field(default=None, ge=400, le=599)
     trailing_cursor: bool | None = None
     person_contact_items: Literal["strings", "objects"] | None = None
+    alphanumeric_cnpj: bool | None = None
 
 
 def build_piperun_control_router(ctx: SandboxContext) -> APIRouter:

@@ -16,6 +16,9 @@ Where the project's contract was wrong (vendors.md), this follows PipeRun's offi
   example, whose `[{"email": ...}]` was answered 201, is the contrary evidence: the
   `person_contact_items="objects"` knob plays that reading (objects kept, strings dropped).
   Companies declare no item schema and take both shapes, their example's objects included.
+- A company's `cnpj` outside the documented formats (an alphanumeric CNPJ) is refused with 422
+  unless the `alphanumeric_cnpj` knob is on (vendors.md #9; whether PipeRun takes them is a
+  GAP, and the refusal is the side a client must survive).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from seleto_agent.sandbox.piperun_protocol import (
     Refusal,
     Reply,
     as_int,
+    cnpj_readable,
     cpf_key,
     failure,
     matches,
@@ -51,6 +55,7 @@ Derive = Callable[[PipeRunStore, JsonDict, Call, JsonDict | None], None]
 Unique = Callable[[PipeRunStore, JsonDict, int | None], None]
 
 DUPLICATE_CPF = "O CPF que você está tentando cadastrar já existe."
+INVALID_CNPJ = "O campo cnpj não é um CNPJ válido."
 # Not in PipeRun's docs (GAP); the simulator's wording for a stage of another funnel.
 STAGE_OUTSIDE_PIPELINE = "A etapa informada não pertence ao funil informado."
 
@@ -162,7 +167,7 @@ def listing(table: str) -> Handler:
         items = store.records[table].values() if table in store.records else store.catalogue(table)
         filters = FILTERS.get(table, {})
         return page(
-            [item for item in items if matches(item, call.query, filters)],
+            [item for item in items if matches(item, call.query, filters, call.knobs)],
             call.query,
             trailing_cursor=call.knobs.trailing_cursor,
         )
@@ -242,6 +247,16 @@ def _derive_company(
     record["cep"] = record.get("address_postal_code")
     _merge_contacts(store, record, call.body, {"company_id": record["id"], "person_id": None})
     _merge_custom_fields(record, call.body)
+
+
+def _check_company(
+    store: PipeRunStore, call: Call, current: JsonDict | None, checks: Checks
+) -> None:
+    del store, current
+    cnpj = call.body.get("cnpj")
+    if isinstance(cnpj, str) and cnpj.strip() and not cnpj_readable(cnpj, call.knobs):
+        # The wording of this refusal is not documented (GAP); Laravel's style.
+        checks.errors.setdefault("cnpj", INVALID_CNPJ)
 
 
 def _check_person(
@@ -377,6 +392,7 @@ COMPANIES = Spec(
     refs={"city_id": "cities", "owner_id": "users", "manager_id": "users"},
     defaults={"cnpj": "", "external_code": "", "status": 1, "lat": None, "lng": None},
     created_as_list=True,
+    check=_check_company,
     derive=_derive_company,
 )
 

@@ -75,6 +75,10 @@ class PipeRunKnobs:
     # schema (`items: {type: string}`): an object item is refused with 422. "objects", the
     # persons request example's reading: objects are stored and strings silently dropped.
     person_contact_items: Literal["strings", "objects"] = "strings"
+    # vendors.md #9 (GAP): PipeRun documents only numeric CNPJs. Off, an alphanumeric CNPJ
+    # (issued from July 2026) is refused on write with 422 and, like any `cnpj` filter outside
+    # the documented formats, ignored as a filter. On, PipeRun has learned them.
+    alphanumeric_cnpj: bool = False
 
 
 class PipeRunStore:

@@ -22,7 +22,7 @@ from seleto_agent.db.repositories.companies import CompanyRepository
 from seleto_agent.db.repositories.crm import CrmLinks, CrmRepository, set_quote_deal_ids
 from seleto_agent.db.repositories.jobs import JobRecord
 from seleto_agent.db.tables import conversations, handoffs, leads, orcamentos, outbox_jobs
-from seleto_agent.domain.brazil import format_cnpj
+from seleto_agent.domain.brazil import format_cnpj, same_cnpj
 from seleto_agent.domain.crm import (
     CrmLead,
     CrmQuote,
@@ -43,6 +43,8 @@ from seleto_agent.domain.crm import (
 from seleto_agent.domain.crm_lead import carries_phone
 from seleto_agent.domain.jobs import JobStatus
 from seleto_agent.integrations.piperun.client import PipeRunClient
+from seleto_agent.integrations.piperun.errors import PipeRunRejected
+from seleto_agent.integrations.piperun.schemas import Company
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.services.piperun_cities import CityResolver
 
@@ -136,20 +138,22 @@ class CrmSyncHandler:
         if links.company_id is not None:
             if links.company_created:
                 payload = company_update_payload(lead, city_id=city_id)
+                company_id = links.company_id
                 await self._update_if_changed(
                     lead.lead_id,
                     "company",
                     payload,
                     links.company_fingerprint,
-                    lambda: self._client.update_company(links.company_id or 0, payload),
+                    lambda: self._cnpj_or_without(
+                        lead.lead_id,
+                        payload,
+                        lambda body: self._client.update_company(company_id, body),
+                    ),
                     outcome,
                 )
             return links.company_id
         reference = lead_reference(lead.lead_id)
-        found = None
-        if lead.cnpj:
-            companies = await self._client.find_companies(cnpj=format_cnpj(lead.cnpj))
-            found = companies[0] if companies else None
+        found = await self._company_by_cnpj(lead) if lead.cnpj else None
         if found is None and "company" in links.create_intents:
             # Our earlier create may have been sent before the CNPJ was known.
             companies = await self._client.find_companies(external_code=reference)
@@ -171,7 +175,7 @@ class CrmSyncHandler:
                 return await self._company(lead, links, city_id, outcome)
             return found.id
         await self._intend(lead.lead_id, "company")
-        created = await self._client.create_company(create)
+        created = await self._cnpj_or_without(lead.lead_id, create, self._client.create_company)
         outcome.created += 1
         await self._save(
             lead.lead_id,
@@ -185,6 +189,33 @@ class CrmSyncHandler:
             done="company",
         )
         return created.id
+
+    async def _company_by_cnpj(self, lead: CrmLead) -> Company | None:
+        """The PipeRun company carrying the lead's CNPJ, compared by us: PipeRun ignores a
+        filter it cannot parse and then lists other companies (vendors.md #9)."""
+        assert lead.cnpj is not None
+        listed = await self._client.find_companies(cnpj=format_cnpj(lead.cnpj))
+        found = next((c for c in listed if same_cnpj(c.cnpj, lead.cnpj)), None)
+        if found is None and listed:
+            log.warning("crm.company_cnpj_mismatch", lead_id=lead.lead_id, listed=len(listed))
+        return found
+
+    async def _cnpj_or_without(
+        self,
+        lead_id: int,
+        payload: dict[str, Any],
+        send: Callable[[dict[str, Any]], Awaitable[Company]],
+    ) -> Company:
+        """Send the company; if PipeRun refuses its CNPJ (only numeric ones are documented; an
+        alphanumeric CNPJ may be refused), send it again without, the CNPJ staying in the
+        summary note. Asked each time, so a PipeRun that learns them gets the CNPJ."""
+        try:
+            return await send(payload)
+        except PipeRunRejected as exc:
+            if "cnpj" not in payload or "cnpj" not in exc.field_errors:
+                raise
+        log.warning("crm.company_cnpj_refused", lead_id=lead_id)
+        return await send({key: value for key, value in payload.items() if key != "cnpj"})
 
     # -- person --------------------------------------------------------------------------------
 
