@@ -132,3 +132,39 @@ async def test_an_alphanumeric_cnpj_piperun_accepts_is_sent_and_found(
     assert deal["company_id"] == existing["id"]
     [lookup] = sandbox.piperun_requests("GET", "/v1/companies")
     assert lookup["query"]["cnpj"] == ALPHA_CNPJ_MASKED
+
+
+# --- crash recovery of a person (vendors.md #13) ------------------------------------------------
+
+
+async def qualify_without_company(service: Service, sandbox: Sandbox) -> None:
+    sandbox.script(
+        tools(("update_lead", {"name": "Marcos"}), ("create_quote_request", {"product": "FB300"})),
+        {"content": "Obrigado, Marcos!"},
+    )
+    await service.post_zapi(received_text(phone=PHONE, text="Quero orçamento da FB300"))
+    await wait_for(lambda: len(sandbox.sent_texts()) == 1)
+
+
+@pytest.mark.parametrize("reached_piperun", [True, False])
+async def test_a_person_with_the_same_name_alone_is_not_taken_for_ours(
+    service_factory: Any, sandbox: Sandbox, reached_piperun: bool
+) -> None:
+    # Another Marcos, typed by a salesperson: no company, another phone. Our create of the
+    # person is answered 502, after PipeRun stored it or before.
+    stranger = sandbox.piperun_seed_person(name="Marcos", contactPhones=["(11) 98888-7777"])
+    sandbox.piperun_faults(
+        {"method": "POST", "path": "/v1/persons", "status": 502, "after_commit": reached_piperun}
+    )
+    service: Service = await service_factory(**crm_settings(sandbox))
+    await qualify_without_company(service, sandbox)
+    await wait_for(lambda: crm_settled(service), timeout=20)
+    assert all(job["status"] == "done" for job in await crm_jobs(service))
+    persons = records(sandbox)["persons"]
+    assert len(persons) == 2
+    [ours] = [p for p in persons if p["id"] != stranger["id"]]
+    assert [c["phone"] for c in ours["contact_phones"]] == ["(49) 99988-7766"]
+    [deal] = records(sandbox)["deals"]
+    assert deal["person_id"] == ours["id"]
+    # The lookup happened: the intent made the sync look before creating again.
+    assert sandbox.piperun_requests("GET", "/v1/persons")

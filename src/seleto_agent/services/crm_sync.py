@@ -44,7 +44,7 @@ from seleto_agent.domain.crm_lead import carries_phone
 from seleto_agent.domain.jobs import JobStatus
 from seleto_agent.integrations.piperun.client import PipeRunClient
 from seleto_agent.integrations.piperun.errors import PipeRunRejected
-from seleto_agent.integrations.piperun.schemas import Company
+from seleto_agent.integrations.piperun.schemas import Company, Person
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.services.piperun_cities import CityResolver
 
@@ -240,8 +240,12 @@ class CrmSyncHandler:
             return links.person_id
         create = person_create_payload(lead, company_id=company_id, city_id=city_id)
         if "person" in links.create_intents:
+            # GET /persons lists each person with its `contact_phones` (PipeRun's example; the
+            # list documents no `with=`); a person without them is not taken for ours.
             candidates = await self._client.find_persons(company_id=company_id, name=create["name"])
-            match = next((p for p in candidates if _same_person(p, create, company_id)), None)
+            match = next(
+                (p for p in candidates if _same_person(p, create, company_id, lead.phone)), None
+            )
             if match is not None:
                 await self._save(lead.lead_id, {"person_id": match.id}, done="person")
                 return match.id
@@ -477,8 +481,14 @@ class CrmSyncHandler:
         )
 
 
-def _same_person(person: Any, create: dict[str, Any], company_id: int | None) -> bool:
-    """A person found by name is ours when the company matches (or neither has one)."""
+def _same_person(
+    person: Person, create: dict[str, Any], company_id: int | None, phone: str | None
+) -> bool:
+    """A person found by name is ours only with a second key: the lead's phone among its
+    phones, or the company we link it to. A name alone may be a stranger (vendors.md #13);
+    without a second key the person is created again, a duplicate the SDR can merge."""
     if str(person.name).casefold().strip() != str(create["name"]).casefold().strip():
         return False
-    return company_id is None or person.company_id == company_id
+    if carries_phone(person.phones, phone):
+        return True
+    return company_id is not None and person.company_id == company_id
