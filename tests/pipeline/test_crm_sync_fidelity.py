@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from seleto_agent.observability.logging import configure_logging
+from seleto_agent.sandbox.config import SandboxConfig
 from tests.conftest import Sandbox, Service, wait_for
 from tests.factories import received_text
 from tests.pipeline.test_crm_sync import (
@@ -168,3 +169,92 @@ async def test_a_person_with_the_same_name_alone_is_not_taken_for_ours(
     assert deal["person_id"] == ours["id"]
     # The lookup happened: the intent made the sync look before creating again.
     assert sandbox.piperun_requests("GET", "/v1/persons")
+
+
+# --- contact lists on updates (vendors.md #16) --------------------------------------------------
+
+SDR_PHONE, SDR_EMAIL = "(49) 3322-1100", "compras@frigoeste.com.br"
+
+
+def sdr_edits_person(sandbox: Sandbox, person_id: int, **lists: list[str]) -> None:
+    """What a salesperson saves in PipeRun's screen: the person's whole lists."""
+    response = sandbox.client.put(
+        f"/v1/persons/{person_id}", json=lists, headers={"token": SandboxConfig().piperun_token}
+    )
+    assert response.status_code == 200, response.text
+
+
+async def lead_says(service: Service, sandbox: Sandbox, **slots: Any) -> None:
+    sandbox.script(tools(("update_lead", slots)), {"content": "Anotado!"})
+    replies = len(sandbox.sent_texts()) + 1
+    await service.post_zapi(received_text(phone=PHONE, text="anota aí"))
+    await wait_for(lambda: len(sandbox.sent_texts()) == replies)
+    await wait_for(lambda: crm_settled(service))
+
+
+async def synced_and_back_with_the_bot(service_factory: Any, sandbox: Sandbox) -> Service:
+    service: Service = await service_factory(**crm_settings(sandbox))
+    await qualify(service, sandbox)
+    await wait_for(lambda: crm_settled(service))
+    # The hot lead was handed off; the SDR gives it back so the bot hears the next message.
+    await service.client.post(
+        f"/admin/conversations/{PHONE}/resume", headers=service.admin_headers()
+    )
+    return service
+
+
+def person_lists(sandbox: Sandbox) -> tuple[list[str], list[str]]:
+    [person] = records(sandbox)["persons"]
+    return (
+        [c["phone"] for c in person["contact_phones"]],
+        [c["email"] for c in person["contact_emails"]],
+    )
+
+
+async def test_an_update_without_new_contacts_sends_no_contact_lists(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    # Whether PUT replaces or appends is undocumented; this account replaces.
+    sandbox.piperun_faults(contact_lists_on_put="replace")
+    service = await synced_and_back_with_the_bot(service_factory, sandbox)
+    [person] = records(sandbox)["persons"]
+    sdr_edits_person(sandbox, person["id"], contactPhones=["(49) 99988-7766", SDR_PHONE])
+    await lead_says(service, sandbox, name="Marcos Andrade")
+    puts = sandbox.piperun_requests("PUT", f"/v1/persons/{person['id']}")
+    ours = [p for p in puts if p["body"].get("name") == "Marcos Andrade"]
+    assert len(ours) == 1
+    assert "contactPhones" not in ours[0]["body"]
+    assert "contactEmails" not in ours[0]["body"]
+    assert person_lists(sandbox)[0] == ["(49) 99988-7766", SDR_PHONE]
+
+
+@pytest.mark.parametrize("semantics", ["replace", "append"])
+async def test_a_new_e_mail_keeps_what_the_sdr_typed(
+    service_factory: Any, sandbox: Sandbox, semantics: str
+) -> None:
+    sandbox.piperun_faults(contact_lists_on_put=semantics)
+    service = await synced_and_back_with_the_bot(service_factory, sandbox)
+    [person] = records(sandbox)["persons"]
+    sdr_edits_person(
+        sandbox,
+        person["id"],
+        contactPhones=["(49) 99988-7766", SDR_PHONE],
+        contactEmails=[SDR_EMAIL],
+    )
+    await lead_says(service, sandbox, email="marcos@frigoeste.com.br")
+    phones, emails = person_lists(sandbox)
+    assert phones == ["(49) 99988-7766", SDR_PHONE]
+    assert emails == [SDR_EMAIL, "marcos@frigoeste.com.br"]
+    [put] = [
+        p
+        for p in sandbox.piperun_requests("PUT", f"/v1/persons/{person['id']}")
+        if "marcos@frigoeste.com.br" in json.dumps(p["body"])
+    ]
+    assert "contactPhones" not in put["body"]
+    # Nothing changed since: a replay sends nothing.
+    before = len(sandbox.piperun_requests("PUT"))
+    await service.client.post(
+        "/admin/jobs/replay", json={"status": "done"}, headers=service.admin_headers()
+    )
+    await wait_for(lambda: crm_settled(service))
+    assert len(sandbox.piperun_requests("PUT")) == before

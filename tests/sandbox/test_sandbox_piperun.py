@@ -137,6 +137,24 @@ async def test_person_contact_items_knob_models_the_example_reading(
 
 
 @pytest.mark.parametrize(
+    ("semantics", "phones"),
+    [("append", ["(49) 99988-7766", "(49) 3322-1100"]), ("replace", ["(49) 3322-1100"])],
+)
+async def test_contact_lists_on_put_knob_appends_or_replaces(
+    client: httpx.AsyncClient, semantics: str, phones: list[str]
+) -> None:
+    await _faults(client, contact_lists_on_put=semantics)
+    body = {"name": "Ana", "contactPhones": ["(49) 99988-7766"], "contactEmails": ["a@x.com"]}
+    person = (await _post(client, "/persons", body)).json()["data"]
+    updated = await client.put(
+        f"/v1/persons/{person['id']}", json={"contactPhones": ["(49) 3322-1100"]}, headers=TOKEN
+    )
+    assert [c["phone"] for c in updated.json()["data"]["contact_phones"]] == phones
+    # A list left out of the PUT is kept, whatever the semantics.
+    assert [c["email"] for c in updated.json()["data"]["contact_emails"]] == ["a@x.com"]
+
+
+@pytest.mark.parametrize(
     ("path", "body", "errors"),
     [
         ("/companies", {}, {"name": "O campo name é obrigatório."}),

@@ -13,6 +13,8 @@ from seleto_agent.domain.crm import (
     CrmLead,
     CrmQuote,
     DealTarget,
+    company_contacts,
+    company_contacts_update,
     company_create_payload,
     company_update_payload,
     crm_lead_fingerprint,
@@ -26,6 +28,8 @@ from seleto_agent.domain.crm import (
     note_create_payload,
     note_has_marker,
     note_marker,
+    person_contacts,
+    person_contacts_update,
     person_create_payload,
     person_update_payload,
     summary_note_text,
@@ -131,6 +135,8 @@ def _payloads() -> list[tuple[str, str, dict[str, Any]]]:
             ("/companies/{id}", "put", company_update_payload(lead, city_id=1, created_by_us=True)),
             ("/persons", "post", person_create_payload(lead, company_id=3, city_id=4904)),
             ("/persons/{person_id}", "put", person_update_payload(lead, company_id=3, city_id=1)),
+            ("/persons/{person_id}", "put", person_contacts_update(lead, emails=[], phones=[])),
+            ("/companies/{id}", "put", company_contacts_update(lead, emails=[], phones=[])),
             ("/deals", "post", deal_create_payload(lead, TARGET, person_id=5, company_id=3)),
             ("/deals/{deal_id}", "put", deal_update_payload(lead, person_id=5, company_id=3)),
             ("/notes", "post", note_create_payload("texto", deal_id=9, person_id=5)),
@@ -224,12 +230,8 @@ def test_company_known_only_by_cnpj_gets_a_name() -> None:
 
 def test_company_update_keeps_the_sales_team_fields() -> None:
     found_by_cnpj = company_update_payload(hot_lead(), city_id=4904, created_by_us=False)
-    assert found_by_cnpj == {
-        "cnpj": "11.222.333/0001-81",
-        "city_id": 4904,
-        "contactEmails": [{"email": "marcos@frigoeste.com.br"}],
-        "contactPhones": [{"phone": "(49) 99988-7766"}],
-    }
+    # vendors.md #16: contact lists are never part of an update (see *_contacts_update).
+    assert found_by_cnpj == {"cnpj": "11.222.333/0001-81", "city_id": 4904}
     ours = company_update_payload(hot_lead(), city_id=None)
     assert ours["name"] == "Frigorífico Oeste Alimentos Ltda"
     assert "company_situation" not in ours
@@ -271,10 +273,38 @@ def test_person_update_never_sends_the_placeholder_name_or_observation() -> None
     anonymous = person_update_payload(
         make_lead(phone="+5549999887766"), company_id=None, city_id=None
     )
-    assert anonymous == {"contactPhones": ["(49) 99988-7766"]}
+    assert anonymous == {}
     named = person_update_payload(hot_lead(), company_id=3, city_id=None)
-    assert named["name"] == "Marcos Silva"
-    assert "observation" not in named
+    assert named == {"name": "Marcos Silva", "company_id": 3}
+
+
+def test_contacts_update_adds_only_what_the_record_lacks_and_keeps_its_values() -> None:
+    lead = hot_lead()
+    sdr = {"emails": ["compras@frigoeste.com.br"], "phones": ["(49) 3322-1100"]}
+    assert person_contacts_update(lead, **sdr) == {
+        "contactEmails": ["compras@frigoeste.com.br", "marcos@frigoeste.com.br"],
+        "contactPhones": ["(49) 3322-1100", "(49) 99988-7766"],
+    }
+    assert company_contacts_update(lead, **sdr) == {
+        "contactEmails": [
+            {"email": "compras@frigoeste.com.br"},
+            {"email": "marcos@frigoeste.com.br"},
+        ],
+        "contactPhones": [{"phone": "(49) 3322-1100"}, {"phone": "(49) 99988-7766"}],
+    }
+    # PipeRun writes the number its own way; the same number is not added twice.
+    held = {"emails": ["MARCOS@frigoeste.com.br"], "phones": ["49999887766"]}
+    assert person_contacts_update(lead, **held) == {}
+    # A list PipeRun did not list is left alone: sending ours alone could replace it.
+    assert person_contacts_update(lead, emails=None, phones=[]) == {
+        "contactPhones": ["(49) 99988-7766"]
+    }
+    assert person_contacts_update(make_lead(), emails=[], phones=[]) == {}
+    assert person_contacts(lead) == {
+        "contactEmails": ["marcos@frigoeste.com.br"],
+        "contactPhones": ["(49) 99988-7766"],
+    }
+    assert company_contacts(make_lead()) == {}
 
 
 # --- deals --------------------------------------------------------------------------------------

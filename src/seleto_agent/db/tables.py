@@ -331,6 +331,10 @@ crm_links = Table(
     Column("synced_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # 20261202130000_lead_companies: the contact lists last sent, apart from the other fields
+    # (vendors.md #16: a list is sent again only when the lead's e-mail or phone changed).
+    Column("company_contacts_fingerprint", Text),
+    Column("person_contacts_fingerprint", Text),
 )
 
 crm_notes = Table(

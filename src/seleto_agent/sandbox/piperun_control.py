@@ -1,7 +1,8 @@
 """Test-driving endpoints of the PipeRun simulator under `/_sandbox/piperun/` (not PipeRun's).
 
 - `POST /faults`: queue scripted faults and set knobs (`down`, rate limit, stage rule,
-  trailing cursor, the item shape persons take in their contact lists, alphanumeric CNPJs).
+  trailing cursor, the item shape persons take in their contact lists, alphanumeric CNPJs,
+  whether a PUT of contact lists replaces or appends).
 - `POST /seed/{companies|persons|deals|notes}`: create a record as if someone had typed it in
   PipeRun (same validation, no token, not logged as a request, no faults).
 - `GET /state`, `POST /reset`: this simulator's section only.
@@ -33,6 +34,7 @@ _KNOBS = (
     "trailing_cursor",
     "person_contact_items",
     "alphanumeric_cnpj",
+    "contact_lists_on_put",
 )
 
 
@@ -70,6 +72,7 @@ class FaultsRequest(BaseModel):
     trailing_cursor: bool | None = None
     person_contact_items: Literal["strings", "objects"] | None = None
     alphanumeric_cnpj: bool | None = None
+    contact_lists_on_put: Literal["append", "replace"] | None = None
 
 
 def build_piperun_control_router(ctx: SandboxContext) -> APIRouter:

@@ -192,19 +192,23 @@ _CONTACT_LISTS = (
 def _merge_contacts(
     store: PipeRunStore,
     record: JsonDict,
-    body: JsonDict,
+    call: Call,
     owner: JsonDict,
     *,
+    updating: bool,
     shapes: tuple[type, ...] = (str, dict),
 ) -> None:
     # `contactEmails` in, `contact_emails` records out; items of another shape than `shapes`
-    # are dropped. Whether a PUT replaces or adds is undocumented (vendors.md #16, GAP); the
-    # simulator adds values it lacks and never removes one.
+    # are dropped. Whether a PUT replaces or adds is undocumented (vendors.md #16, GAP): the
+    # `contact_lists_on_put` knob plays either.
+    replace = updating and call.knobs.contact_lists_on_put == "replace"
     for source, target, key in _CONTACT_LISTS:
-        items = body.get(source)
+        items = call.body.get(source)
         contacts: list[JsonDict] = record.setdefault(target, [])
         if not isinstance(items, list):
             continue
+        if replace:
+            contacts.clear()
         for item in items:
             if not isinstance(item, shapes):
                 continue
@@ -241,11 +245,12 @@ def _merge_custom_fields(record: JsonDict, body: JsonDict) -> None:
 
 
 def _derive_company(
-    store: PipeRunStore, record: JsonDict, call: Call, _previous: JsonDict | None
+    store: PipeRunStore, record: JsonDict, call: Call, previous: JsonDict | None
 ) -> None:
     _city(store, record)
     record["cep"] = record.get("address_postal_code")
-    _merge_contacts(store, record, call.body, {"company_id": record["id"], "person_id": None})
+    owner = {"company_id": record["id"], "person_id": None}
+    _merge_contacts(store, record, call, owner, updating=previous is not None)
     _merge_custom_fields(record, call.body)
 
 
@@ -274,12 +279,13 @@ def _check_person(
 
 
 def _derive_person(
-    store: PipeRunStore, record: JsonDict, call: Call, _previous: JsonDict | None
+    store: PipeRunStore, record: JsonDict, call: Call, previous: JsonDict | None
 ) -> None:
     _city(store, record)
     owner = {"company_id": record.get("company_id"), "person_id": record["id"]}
     shape = str if call.knobs.person_contact_items == "strings" else dict
-    _merge_contacts(store, record, call.body, owner, shapes=(shape,))
+    updating = previous is not None
+    _merge_contacts(store, record, call, owner, updating=updating, shapes=(shape,))
     _merge_custom_fields(record, call.body)
 
 

@@ -79,6 +79,9 @@ class PipeRunKnobs:
     # (issued from July 2026) is refused on write with 422 and, like any `cnpj` filter outside
     # the documented formats, ignored as a filter. On, PipeRun has learned them.
     alphanumeric_cnpj: bool = False
+    # vendors.md #16 (GAP): what a PUT with `contactEmails`/`contactPhones` does to the lists.
+    # "append" adds the values a record lacks; "replace" keeps exactly the values sent.
+    contact_lists_on_put: Literal["append", "replace"] = "append"
 
 
 class PipeRunStore:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
@@ -27,6 +28,8 @@ from seleto_agent.domain.crm import (
     CrmLead,
     CrmQuote,
     DealTarget,
+    company_contacts,
+    company_contacts_update,
     company_create_payload,
     company_update_payload,
     crm_lead_fingerprint,
@@ -36,6 +39,8 @@ from seleto_agent.domain.crm import (
     lead_reference,
     note_has_marker,
     note_marker,
+    person_contacts,
+    person_contacts_update,
     person_create_payload,
     person_update_payload,
     summary_note_text,
@@ -151,6 +156,16 @@ class CrmSyncHandler:
                     ),
                     outcome,
                 )
+                await self._contacts_if_changed(
+                    lead,
+                    "company",
+                    company_contacts(lead),
+                    links.company_contacts_fingerprint,
+                    read=lambda: self._client.get_company(company_id),
+                    extend=partial(company_contacts_update, lead),
+                    write=lambda body: self._client.update_company(company_id, body),
+                    outcome=outcome,
+                )
             return links.company_id
         reference = lead_reference(lead.lead_id)
         found = await self._company_by_cnpj(lead) if lead.cnpj else None
@@ -185,6 +200,7 @@ class CrmSyncHandler:
                 "company_fingerprint": crm_lead_fingerprint(
                     company_update_payload(lead, city_id=city_id)
                 ),
+                "company_contacts_fingerprint": crm_lead_fingerprint(company_contacts(lead)),
             },
             done="company",
         )
@@ -229,15 +245,26 @@ class CrmSyncHandler:
     ) -> int:
         update_payload = person_update_payload(lead, company_id=company_id, city_id=city_id)
         if links.person_id is not None:
+            person_id = links.person_id
             await self._update_if_changed(
                 lead.lead_id,
                 "person",
                 update_payload,
                 links.person_fingerprint,
-                lambda: self._client.update_person(links.person_id or 0, update_payload),
+                lambda: self._client.update_person(person_id, update_payload),
                 outcome,
             )
-            return links.person_id
+            await self._contacts_if_changed(
+                lead,
+                "person",
+                person_contacts(lead),
+                links.person_contacts_fingerprint,
+                read=lambda: self._client.get_person(person_id),
+                extend=partial(person_contacts_update, lead),
+                write=lambda body: self._client.update_person(person_id, body),
+                outcome=outcome,
+            )
+            return person_id
         create = person_create_payload(lead, company_id=company_id, city_id=city_id)
         if "person" in links.create_intents:
             # GET /persons lists each person with its `contact_phones` (PipeRun's example; the
@@ -258,7 +285,11 @@ class CrmSyncHandler:
             log.warning("crm.person_phone_not_stored", lead_id=lead.lead_id, person_id=person.id)
         await self._save(
             lead.lead_id,
-            {"person_id": person.id, "person_fingerprint": crm_lead_fingerprint(update_payload)},
+            {
+                "person_id": person.id,
+                "person_fingerprint": crm_lead_fingerprint(update_payload),
+                "person_contacts_fingerprint": crm_lead_fingerprint(person_contacts(lead)),
+            },
             done="person",
         )
         return person.id
@@ -390,6 +421,48 @@ class CrmSyncHandler:
         await call()
         outcome.updated += 1
         await self._save(lead_id, {f"{step}_fingerprint": fingerprint}, done=None)
+
+    async def _contacts_if_changed(
+        self,
+        lead: CrmLead,
+        step: str,
+        contacts: dict[str, Any],
+        stored: str | None,
+        *,
+        read: Callable[[], Awaitable[Company | Person]],
+        extend: Callable[..., dict[str, Any]],
+        write: Callable[[dict[str, Any]], Awaitable[object]],
+        outcome: SyncOutcome,
+    ) -> None:
+        """Add the lead's e-mail/phone to the record's lists when they changed since last sent.
+
+        Whether a PUT replaces a list or adds to it is undocumented (vendors.md #16), so the
+        record is read first and a list is sent as PipeRun's values plus ours: nothing an SDR
+        typed is dropped either way. A list PipeRun did not return is left alone."""
+        fingerprint = crm_lead_fingerprint(contacts)
+        if fingerprint == stored:
+            return
+        if contacts:
+            record = await read()
+            listed = record.model_fields_set
+            body = extend(
+                emails=record.emails if "contact_emails" in listed else None,
+                phones=record.phones if "contact_phones" in listed else None,
+            )
+            unlisted = [
+                key
+                for key, field in (
+                    ("contactEmails", "contact_emails"),
+                    ("contactPhones", "contact_phones"),
+                )
+                if key in contacts and field not in listed
+            ]
+            if unlisted:
+                log.warning("crm.contacts_not_listed", lead_id=lead.lead_id, step=step)
+            if body:
+                await write(body)
+                outcome.updated += 1
+        await self._save(lead.lead_id, {f"{step}_contacts_fingerprint": fingerprint}, done=None)
 
     async def _intend(self, lead_id: int, step: str) -> None:
         now = datetime.now(UTC)
