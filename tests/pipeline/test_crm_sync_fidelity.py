@@ -34,12 +34,21 @@ async def qualify_with(
     service: Service, sandbox: Sandbox, *, phone: str = PHONE, cnpj: str, name: str = "Marcos"
 ) -> None:
     """Two turns: the company first (the lead is not in the CRM yet, so no sync starts), then
-    what qualifies the lead (a quote request). In one turn Agno runs the tool calls
+    what makes the lead hot (volume, urgency, a quote request: handed off). In one turn Agno runs the tool calls
     concurrently, and a sync could start before the CNPJ is registered."""
     turns = (
         tools(("register_company", {"cnpj": cnpj, "legal_name": f"Razão de {name}"})),
         tools(
-            ("update_lead", {"name": name, "company_name": "Frigorífico Oeste", "city": "Chapecó"}),
+            (
+                "update_lead",
+                {
+                    "name": name,
+                    "company_name": "Frigorífico Oeste",
+                    "city": "Chapecó",
+                    "production_volume": "2000 por dia",
+                    "urgency": "preciso para este mês",
+                },
+            ),
             ("create_quote_request", {"product": "FB300"}),
         ),
     )
@@ -258,3 +267,53 @@ async def test_a_new_e_mail_keeps_what_the_sdr_typed(
     )
     await wait_for(lambda: crm_settled(service))
     assert len(sandbox.piperun_requests("PUT")) == before
+
+
+# --- a CNPJ typed by a second lead (redteam L3) -------------------------------------------------
+
+OTHER_PHONE = "5511912345678"
+SHARED_FLAG = "CNPJ já cadastrado por outro contato"
+
+
+async def test_a_lead_typing_another_leads_cnpj_does_not_take_its_company_over(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    service: Service = await service_factory(**crm_settings(sandbox))
+    await qualify_with(service, sandbox, cnpj="11222333000181", name="Marcos")
+    await wait_for(lambda: crm_settled(service))
+    [company] = records(sandbox)["companies"]
+    [owner_person] = records(sandbox)["persons"]
+    puts_before = len(sandbox.piperun_requests("PUT", "/v1/companies"))
+
+    await qualify_with(
+        service, sandbox, phone=OTHER_PHONE, cnpj="11.222.333/0001-81", name="Intruso"
+    )
+    await wait_for(lambda: crm_settled(service))
+    state = records(sandbox)
+    # PipeRun: the company is untouched; the second lead's deal points at it, its person does
+    # not (a person's company_id says "works there", which nobody checked).
+    assert [(c["id"], c["name"]) for c in state["companies"]] == [(company["id"], company["name"])]
+    assert len(sandbox.piperun_requests("PUT", "/v1/companies")) == puts_before
+    [intruder] = [p for p in state["persons"] if p["id"] != owner_person["id"]]
+    assert intruder["company_id"] is None
+    [deal] = [d for d in state["deals"] if d["person_id"] == intruder["id"]]
+    assert deal["company_id"] == company["id"]
+    notes = [n for n in state["notes"] if n["deal_id"] == deal["id"]]
+    assert {("/resumo" in n["text"], "/handoff-" in n["text"]) for n in notes} == {
+        (True, False),
+        (False, True),
+    }
+    for note in notes:
+        assert SHARED_FLAG in note["text"]
+        assert note["company_id"] is None
+    owner_notes = [n for n in state["notes"] if n["deal_id"] != deal["id"]]
+    assert owner_notes
+    assert all(SHARED_FLAG not in n["text"] for n in owner_notes)
+    # Our own records: the company stays the first lead's.
+    for phone, legal_name in ((PHONE, "Razão de Marcos"), (OTHER_PHONE, "Razão de Marcos")):
+        view = (
+            await service.client.get(
+                f"/admin/conversations/{phone}", headers=service.admin_headers()
+            )
+        ).json()
+        assert view["company"]["legal_name"] == legal_name

@@ -17,6 +17,13 @@ import phonenumbers
 from seleto_agent.domain.brazil import InvalidCnpj, format_cnpj
 from seleto_agent.domain.catalog import fold_text
 
+# redteam L3: a CNPJ is public; a lead giving one another lead registered first is flagged in
+# the SDR brief and the CRM note (pt-BR, read by the SDR team).
+SHARED_CNPJ_NOTICE = (
+    "CNPJ já cadastrado por outro contato: confirme o vínculo deste contato com a empresa "
+    "antes de usar os dados dela"
+)
+
 # What a lead or the model writes for a slot it was asked and could not answer.
 _EMPTY_WORDS = frozenset({"", "nao informado", "nao informada", "n/a", "-", "?"})
 
@@ -52,6 +59,9 @@ class CrmLead:
     quotes: tuple[CrmQuote, ...]
     first_contact_at: datetime | None
     handed_off: bool  # a handoff to the SDR team is pending
+    # The CNPJ was registered first by another lead: the empresa row and the PipeRun company
+    # are that lead's (cnpj, legal_name and company_* above describe them, not this lead).
+    company_shared: bool = False
 
 
 def known(value: str | None) -> str | None:

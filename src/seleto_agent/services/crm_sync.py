@@ -96,11 +96,17 @@ class CrmSyncHandler:
         async with self._engine.connect() as conn:
             links = await CrmRepository(conn).links(lead_id)
         outcome = SyncOutcome()
-        city_id = await self._cities.resolve(
-            lead.company_city or lead.city, lead.company_uf or lead.uf
-        )
+        if lead.company_shared:
+            # Another lead's company: its address is not this lead's (redteam L3).
+            city_id = await self._cities.resolve(lead.city, lead.uf)
+        else:
+            city_id = await self._cities.resolve(
+                lead.company_city or lead.city, lead.company_uf or lead.uf
+            )
         outcome.company_id = await self._company(lead, links, city_id, outcome)
-        outcome.person_id = await self._person(lead, links, outcome.company_id, city_id, outcome)
+        # A person's company_id says "works there": not for a CNPJ nobody vouched for.
+        person_company = None if lead.company_shared else outcome.company_id
+        outcome.person_id = await self._person(lead, links, person_company, city_id, outcome)
         outcome.deal_id = await self._deal(lead, links, outcome)
         await self._summary_note(lead, outcome)
         await self._handoff_notes(lead, outcome)
@@ -140,6 +146,8 @@ class CrmSyncHandler:
         create = company_create_payload(lead, city_id=city_id)
         if create is None:
             return links.company_id
+        if lead.company_shared:
+            return await self._shared_company(lead, links)
         if links.company_id is not None:
             if links.company_created:
                 payload = company_update_payload(lead, city_id=city_id)
@@ -205,6 +213,22 @@ class CrmSyncHandler:
             done="company",
         )
         return created.id
+
+    async def _shared_company(self, lead: CrmLead, links: CrmLinks) -> int | None:
+        """The company of a CNPJ another lead registered first: linked to this lead's deal
+        when PipeRun has it, never created nor edited by this lead's sync (redteam L3)."""
+        if links.company_id is not None:
+            return links.company_id
+        found = await self._company_by_cnpj(lead)
+        if found is None:
+            # The owner's sync creates it; a later sync of this lead links it then.
+            return None
+        await self._save(
+            lead.lead_id,
+            {"company_id": found.id, "company_created": False, "company_fingerprint": None},
+            done="company",
+        )
+        return found.id
 
     async def _company_by_cnpj(self, lead: CrmLead) -> Company | None:
         """The PipeRun company carrying the lead's CNPJ, compared by us: PipeRun ignores a
@@ -387,7 +411,8 @@ class CrmSyncHandler:
         payload: dict[str, Any] = {"text": text, "deal_id": outcome.deal_id}
         if outcome.person_id is not None:
             payload["person_id"] = outcome.person_id
-        if outcome.company_id is not None:
+        # On another lead's company the note would show this lead's data on that company.
+        if outcome.company_id is not None and not lead.company_shared:
             payload["company_id"] = outcome.company_id
         note = await self._client.create_note(payload)
         outcome.created += 1
@@ -551,6 +576,7 @@ class CrmSyncHandler:
             ),
             first_contact_at=first_contact or row.created_at,
             handed_off=pending_handoff is not None,
+            company_shared=company.shared if company else False,
         )
 
 
