@@ -34,8 +34,8 @@ async def qualify_with(
     service: Service, sandbox: Sandbox, *, phone: str = PHONE, cnpj: str, name: str = "Marcos"
 ) -> None:
     """Two turns: the company first (the lead is not in the CRM yet, so no sync starts), then
-    what makes the lead hot (volume, urgency, a quote request: handed off). In one turn Agno runs the tool calls
-    concurrently, and a sync could start before the CNPJ is registered."""
+    what makes the lead hot (volume, urgency, a quote request: handed off). In one turn Agno
+    runs the tool calls concurrently, and a sync could start before the CNPJ is registered."""
     turns = (
         tools(("register_company", {"cnpj": cnpj, "legal_name": f"Razão de {name}"})),
         tools(
@@ -317,3 +317,42 @@ async def test_a_lead_typing_another_leads_cnpj_does_not_take_its_company_over(
             )
         ).json()
         assert view["company"]["legal_name"] == legal_name
+
+
+# --- a CNPJ given after the company was filed by name -------------------------------------------
+
+
+async def test_a_cnpj_given_later_links_the_company_piperun_already_has(
+    service_factory: Any, sandbox: Sandbox, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The lead names its company and asks for a quote: the sync files the company by name.
+    # Then it gives the CNPJ of a company a salesperson already entered: that one is linked;
+    # the CNPJ is not written onto ours, which would make two companies with one CNPJ.
+    service: Service = await service_factory(**crm_settings(sandbox))
+    sandbox.script(
+        tools(
+            ("update_lead", {"name": "Marcos", "company_name": "Frigorífico Oeste"}),
+            ("create_quote_request", {"product": "FB300"}),
+        ),
+        {"content": "Obrigado, Marcos!"},
+    )
+    await service.post_zapi(received_text(phone=PHONE, text="Quero orçamento da FB300"))
+    await wait_for(lambda: len(sandbox.sent_texts()) == 1)
+    await wait_for(lambda: crm_settled(service))
+    [ours] = records(sandbox)["companies"]
+    seller = sandbox.piperun_seed_company(name="Oeste (vendedor)", cnpj="11.222.333/0001-81")
+    with json_logs(capfd) as lines:
+        sandbox.script(
+            tools(("register_company", {"cnpj": "11222333000181"})), {"content": "Anotado!"}
+        )
+        await service.post_zapi(received_text(phone=PHONE, text="o CNPJ é 11222333000181"))
+        await wait_for(lambda: len(sandbox.sent_texts()) == 2)
+        await wait_for(lambda: crm_settled(service))
+    state = records(sandbox)
+    [person], [deal] = state["persons"], state["deals"]
+    assert person["company_id"] == deal["company_id"] == seller["id"]
+    companies = {c["id"]: c for c in state["companies"]}
+    assert companies[ours["id"]]["cnpj"] == ""
+    assert companies[seller["id"]]["name"] == "Oeste (vendedor)"
+    assert sandbox.piperun_requests("PUT", f"/v1/companies/{seller['id']}") == []
+    assert "crm.company_relinked" in [line["event"] for line in lines]

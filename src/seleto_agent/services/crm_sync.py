@@ -151,6 +151,9 @@ class CrmSyncHandler:
         if links.company_id is not None:
             if links.company_created:
                 payload = company_update_payload(lead, city_id=city_id)
+                relinked = await self._relink_by_cnpj(lead, links, payload)
+                if relinked is not None:
+                    return relinked
                 company_id = links.company_id
                 await self._update_if_changed(
                     lead.lead_id,
@@ -213,6 +216,32 @@ class CrmSyncHandler:
             done="company",
         )
         return created.id
+
+    async def _relink_by_cnpj(
+        self, lead: CrmLead, links: CrmLinks, payload: dict[str, Any]
+    ) -> int | None:
+        """Before an update of a company we filed, one PipeRun already has under the lead's
+        CNPJ, or None. A sync can file the company by name before the lead gives its CNPJ
+        (the lead's tool calls run concurrently); writing the CNPJ onto ours would then make
+        two companies with one CNPJ. The company we filed stays, unlinked, for the SDR to
+        remove. Looked up only when the update would be sent."""
+        if not lead.cnpj or crm_lead_fingerprint(payload) == links.company_fingerprint:
+            return None
+        found = await self._company_by_cnpj(lead)
+        if found is None or found.id == links.company_id:
+            return None
+        log.info("crm.company_relinked", lead_id=lead.lead_id, company_id=found.id)
+        await self._save(
+            lead.lead_id,
+            {
+                "company_id": found.id,
+                "company_created": found.external_code == lead_reference(lead.lead_id),
+                "company_fingerprint": None,
+                "company_contacts_fingerprint": None,
+            },
+            done=None,
+        )
+        return found.id
 
     async def _shared_company(self, lead: CrmLead, links: CrmLinks) -> int | None:
         """The company of a CNPJ another lead registered first: linked to this lead's deal
