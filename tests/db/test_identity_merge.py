@@ -24,6 +24,7 @@ from seleto_agent.db.tables import (
     crm_links,
     handoffs,
     inbound_events,
+    lead_companies,
     leads,
     lgpd_requests,
     orcamentos,
@@ -111,6 +112,9 @@ async def test_merge_moves_everything_and_leaves_the_others_vendor_records_to_an
     await world.leads.create_quote_request(MERGED, product="FB700", details=None, turn_id="t2")
     await world.leads.request_handoff(MERGED, reason="quer ligar", kind="requested", turn_id="t2")
     await world.leads.record_lgpd_request(MERGED, kinds=["data_access"], event_id=2, turn_id="t2")
+    company = await world.leads.register_company(
+        MERGED, cnpj="11222333000181", legal_name="Ana Burgers Ltda", city=None, uf=None
+    )
     survivor_lead = await lead_id(world, SURVIVOR)
     merged_lead = await lead_id(world, "+5541988001122")
     async with world.engine.begin() as conn:
@@ -148,6 +152,11 @@ async def test_merge_moves_everything_and_leaves_the_others_vendor_records_to_an
     assert set(quotes) == {"FB300", "FB700"}
     assert {q["lead_id"] for q in quotes.values()} == {survivor_lead}
     assert quotes["FB300"]["resumo"] == "moldes de 120 g"
+    # The company the newer lead registered is the survivor's now.
+    links = await world.rows(lead_companies)
+    assert [(link["lead_id"], link["company_id"]) for link in links] == [
+        (survivor_lead, company.company_id)
+    ]
     pending = await world.rows(handoffs, handoffs.c.status == "pending")
     assert [(h["conversation_key"], h["lead_id"]) for h in pending] == [(SURVIVOR, survivor_lead)]
     assert len(await world.rows(handoffs)) == 2

@@ -100,7 +100,7 @@ async def test_companies_create_find_get_update(piperun: PipeRunClient, sandbox:
 async def test_persons_deals_and_notes(piperun: PipeRunClient, sandbox: Sandbox) -> None:
     company = await piperun.create_company({"name": "Frigorífico Sul"})
     person = await piperun.create_person(
-        {"name": "Ana", "company_id": company.id, "contactPhones": [{"phone": "(47) 99999-0000"}]}
+        {"name": "Ana", "company_id": company.id, "contactPhones": ["(47) 99999-0000"]}
     )
     assert (person.company_id, person.phones) == (company.id, ["(47) 99999-0000"])
     assert [p.id for p in await piperun.find_persons(company_id=company.id)] == [person.id]
@@ -194,6 +194,41 @@ async def test_paginate_stops_when_a_cursor_repeats(
     with pytest.raises(PipeRunUnavailable, match="cursor repeated"):
         await piperun.list_origins()
     assert len(sandbox.piperun_requests("GET", "/v1/origins")) == 2
+
+
+async def test_paginate_stops_on_an_empty_page_after_a_trailing_cursor(
+    piperun: PipeRunClient, sandbox: Sandbox
+) -> None:
+    # vendors.md #11: PipeRun's own extractor also stops on an empty `data` page; the
+    # simulator's knob ends the list with a cursor whose page is empty and names it again.
+    ids = [sandbox.piperun_seed_company(name=f"Empresa {i}")["id"] for i in range(4)]
+    sandbox.piperun_faults(trailing_cursor=True)
+    items = [item async for item in piperun.paginate("/companies", {"name": "empresa"}, show=2)]
+    assert [item["id"] for item in items] == ids
+    pages = sandbox.piperun_requests("GET", "/v1/companies")
+    assert len(pages) == 3
+    assert [c.id for c in await piperun.find_companies(name="empresa")] == ids
+
+
+async def test_a_cnpj_lookup_stops_at_the_first_page_showing_the_filter_was_ignored(
+    piperun: PipeRunClient, sandbox: Sandbox
+) -> None:
+    # vendors.md #9: a filter PipeRun cannot parse lists the whole account; one page shows it.
+    strangers = {
+        "success": True,
+        "message": "OK",
+        "data": [
+            {"id": 1, "name": "Outra", "cnpj": "99.888.777/0001-66"},
+            {"id": 2, "name": "Alvo", "cnpj": CNPJ_MASKED},
+        ],
+        "meta": {"cursor": {"current": None, "prev": None, "next": "bWFpcw", "count": None}},
+    }
+    sandbox.piperun_faults(
+        {"method": "GET", "path": "/companies", "status": 200, "body": strangers, "times": 3}
+    )
+    listed = await piperun.find_companies(cnpj=CNPJ_DIGITS)
+    assert [c.id for c in listed] == [1, 2]
+    assert len(sandbox.piperun_requests("GET", "/v1/companies")) == 1
 
 
 async def test_429_waits_for_retry_after(piperun: PipeRunClient, sandbox: Sandbox) -> None:

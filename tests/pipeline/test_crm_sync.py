@@ -112,6 +112,10 @@ async def test_a_qualified_lead_gets_one_company_person_deal_and_note(
     assert company["name"] == "Frigorífico Oeste Ltda"
     assert person["name"] == "Marcos"
     assert person["company_id"] == company["id"]
+    # vendors.md #5: the SDR calls back on the person's phone; sent in the schema's shape.
+    assert [c["phone"] for c in person["contact_phones"]] == ["(49) 99988-7766"]
+    [person_post] = sandbox.piperun_requests(method="POST", path_prefix="/v1/persons")
+    assert person_post["body"]["contactPhones"] == ["(49) 99988-7766"]
     assert (deal["pipeline_id"], deal["stage_id"]) == (PIPELINE, STAGE)
     assert (deal["origin_id"], deal["owner_id"]) == (ORIGIN, OWNER)
     assert (deal["person_id"], deal["company_id"]) == (person["id"], company["id"])

@@ -86,6 +86,74 @@ async def test_company_create_answers_an_array_and_update_an_object(
     assert isinstance(person.json()["data"], dict)
 
 
+async def test_person_contacts_are_strings_as_the_schema_says(client: httpx.AsyncClient) -> None:
+    # vendors.md #5: POST/PUT /persons declare `items: {type: string}` (the example's objects
+    # contradict the schema, and the schema is the contract).
+    created = await _post(
+        client,
+        "/persons",
+        {"name": "Ana", "contactPhones": ["(49) 99988-7766"], "contactEmails": ["ana@x.com.br"]},
+    )
+    assert created.status_code == 201
+    person = created.json()["data"]
+    assert [c["phone"] for c in person["contact_phones"]] == ["(49) 99988-7766"]
+    assert [c["email"] for c in person["contact_emails"]] == ["ana@x.com.br"]
+    assert person["contact_phones"][0]["person_id"] == person["id"]
+
+    as_objects = await _post(
+        client, "/persons", {"name": "Rui", "contactPhones": [{"phone": "(49) 3322-1100"}]}
+    )
+    assert as_objects.status_code == 422
+    assert as_objects.json()["data"] == {
+        "contactPhones.0": "O campo contactPhones.0 deve ser uma string."
+    }
+    update = await client.put(
+        f"/v1/persons/{person['id']}",
+        json={"contactEmails": [{"email": "outro@x.com.br"}]},
+        headers=TOKEN,
+    )
+    assert update.status_code == 422
+    assert set(update.json()["data"]) == {"contactEmails.0"}
+    assert [p["name"] for p in (await _state(client))["persons"]] == ["Ana"]
+
+
+async def test_person_contact_items_knob_models_the_example_reading(
+    client: httpx.AsyncClient,
+) -> None:
+    # The other reading of the GAP: objects as in the persons example, strings dropped.
+    await _faults(client, person_contact_items="objects")
+    person = (
+        await _post(
+            client,
+            "/persons",
+            {"name": "Ana", "contactPhones": ["(49) 99988-7766"], "contactEmails": ["a@x.com"]},
+        )
+    ).json()["data"]
+    assert (person["contact_phones"], person["contact_emails"]) == ([], [])
+    other = await _post(
+        client, "/persons", {"name": "Rui", "contactPhones": [{"phone": "(49) 3322-1100"}]}
+    )
+    assert [c["phone"] for c in other.json()["data"]["contact_phones"]] == ["(49) 3322-1100"]
+
+
+@pytest.mark.parametrize(
+    ("semantics", "phones"),
+    [("append", ["(49) 99988-7766", "(49) 3322-1100"]), ("replace", ["(49) 3322-1100"])],
+)
+async def test_contact_lists_on_put_knob_appends_or_replaces(
+    client: httpx.AsyncClient, semantics: str, phones: list[str]
+) -> None:
+    await _faults(client, contact_lists_on_put=semantics)
+    body = {"name": "Ana", "contactPhones": ["(49) 99988-7766"], "contactEmails": ["a@x.com"]}
+    person = (await _post(client, "/persons", body)).json()["data"]
+    updated = await client.put(
+        f"/v1/persons/{person['id']}", json={"contactPhones": ["(49) 3322-1100"]}, headers=TOKEN
+    )
+    assert [c["phone"] for c in updated.json()["data"]["contact_phones"]] == phones
+    # A list left out of the PUT is kept, whatever the semantics.
+    assert [c["email"] for c in updated.json()["data"]["contact_emails"]] == ["a@x.com"]
+
+
 @pytest.mark.parametrize(
     ("path", "body", "errors"),
     [
@@ -199,21 +267,67 @@ async def test_cursor_pagination_walks_three_pages(client: httpx.AsyncClient) ->
     assert len((await _get(client, "/companies", show=500)).json()["data"]) == 5
 
 
+async def test_trailing_cursor_knob_ends_with_an_empty_page_naming_its_cursor_again(
+    client: httpx.AsyncClient,
+) -> None:
+    for i in range(3):
+        await _post(client, "/companies", {"name": f"Empresa {i}"})
+    await _faults(client, trailing_cursor=True)
+    first = (await _get(client, "/companies", show=2, cursor="")).json()
+    last = (await _get(client, "/companies", show=2, cursor=first["meta"]["cursor"]["next"])).json()
+    assert len(last["data"]) == 1
+    trailing = last["meta"]["cursor"]["next"]
+    assert trailing is not None
+    empty = (await _get(client, "/companies", show=2, cursor=trailing)).json()
+    assert empty["data"] == []
+    assert empty["meta"]["cursor"]["next"] == trailing
+    await _faults(client, trailing_cursor=False)
+    again = await _get(client, "/companies", show=2, cursor=first["meta"]["cursor"]["next"])
+    assert again.json()["meta"]["cursor"]["next"] is None
+
+
 @pytest.mark.parametrize(
-    ("stored", "query"),
-    [
-        (CNPJ_MASKED, CNPJ_DIGITS),
-        (CNPJ_DIGITS, CNPJ_MASKED),
-        (CNPJ_ALPHA_MASKED, "12abc34501de35"),
-    ],
+    ("stored", "query"), [(CNPJ_MASKED, CNPJ_DIGITS), (CNPJ_DIGITS, CNPJ_MASKED)]
 )
-async def test_cnpj_filter_ignores_the_mask_and_letter_case(
+async def test_cnpj_filter_ignores_the_mask(
     client: httpx.AsyncClient, stored: str, query: str
 ) -> None:
     await _post(client, "/companies", {"name": "Alvo", "cnpj": stored})
     await _post(client, "/companies", {"name": "Outra", "cnpj": "99.888.777/0001-66"})
     found = (await _get(client, "/companies", cnpj=query)).json()["data"]
     assert [company["name"] for company in found] == ["Alvo"]
+
+
+@pytest.mark.parametrize("query", [CNPJ_ALPHA_MASKED, "12ABC34501DE35", "1122233300018", "x"])
+async def test_a_cnpj_filter_outside_the_documented_formats_is_ignored(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    # vendors.md #9: only "XXXXXXXX0001XX" and "XX.XXX.XXX/0001-XX" are documented; like an
+    # empty filter, a value PipeRun cannot parse is dropped and every company comes back.
+    await _post(client, "/companies", {"name": "Alvo", "cnpj": CNPJ_MASKED})
+    await _post(client, "/companies", {"name": "Outra", "cnpj": "99.888.777/0001-66"})
+    await _post(client, "/companies", {"name": "Sem CNPJ"})
+    found = (await _get(client, "/companies", cnpj=query)).json()["data"]
+    assert [company["name"] for company in found] == ["Alvo", "Outra", "Sem CNPJ"]
+
+
+async def test_an_alphanumeric_cnpj_is_refused_unless_the_knob_says_piperun_learned_it(
+    client: httpx.AsyncClient,
+) -> None:
+    refused = await _post(client, "/companies", {"name": "Nova", "cnpj": CNPJ_ALPHA_MASKED})
+    assert refused.status_code == 422
+    assert refused.json()["data"] == {"cnpj": "O campo cnpj não é um CNPJ válido."}
+    company = (await _post(client, "/companies", {"name": "Nova"})).json()["data"][0]
+    update = await client.put(
+        f"/v1/companies/{company['id']}", json={"cnpj": "12ABC34501DE35"}, headers=TOKEN
+    )
+    assert set(update.json()["data"]) == {"cnpj"}
+
+    await _faults(client, alphanumeric_cnpj=True)
+    accepted = await _post(client, "/companies", {"name": "Alvo", "cnpj": CNPJ_ALPHA_MASKED})
+    assert accepted.status_code == 201
+    found = (await _get(client, "/companies", cnpj="12abc34501de35")).json()["data"]
+    assert [c["name"] for c in found] == ["Alvo"]
 
 
 async def test_same_post_twice_creates_two_records(client: httpx.AsyncClient) -> None:

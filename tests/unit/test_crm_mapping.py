@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +13,8 @@ from seleto_agent.domain.crm import (
     CrmLead,
     CrmQuote,
     DealTarget,
+    company_contacts,
+    company_contacts_update,
     company_create_payload,
     company_update_payload,
     crm_lead_fingerprint,
@@ -27,19 +28,16 @@ from seleto_agent.domain.crm import (
     note_create_payload,
     note_has_marker,
     note_marker,
+    person_contacts,
+    person_contacts_update,
     person_create_payload,
     person_update_payload,
     summary_note_text,
 )
 from seleto_agent.domain.lead_slots import NOT_INFORMED, handoff_brief
-from seleto_agent.settings import PROJECT_ROOT
 
-CONTRACT_DIR = Path(
-    os.environ.get(
-        "PIPERUN_CONTRACT_DIR",
-        str(PROJECT_ROOT.parent / "shared" / "contracts" / "fixtures" / "piperun"),
-    )
-)
+# PipeRun's official OpenAPI, copied beside the tests (fixtures/vendor/piperun/SOURCES.md).
+CONTRACT_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "vendor" / "piperun"
 # Shown only in PipeRun's request examples, not in every schema (piperun.md §4.1).
 EXAMPLE_ONLY_KEYS = {"contactEmails", "contactPhones", "external_code"}
 TARGET = DealTarget(pipeline_id=100848, stage_id=647558, origin_id=556735, owner_id=31)
@@ -115,13 +113,16 @@ def hot_lead(**overrides: Any) -> CrmLead:
 # --- payload keys against PipeRun's documented schema -------------------------------------------
 
 
+def _request_schema(path: str, method: str) -> dict[str, Any]:
+    spec = json.loads((CONTRACT_DIR / "_openapi_subset.json").read_text(encoding="utf-8"))
+    schema: dict[str, Any] = spec["paths"][path][method]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]
+    return schema
+
+
 def _request_properties(path: str, method: str) -> set[str]:
-    subset = CONTRACT_DIR / "_openapi_subset.json"
-    # CI clones the repository with ../shared beside it; a missing contract is a failure.
-    assert subset.exists(), f"PipeRun contract not found at {subset} (set PIPERUN_CONTRACT_DIR)"
-    spec = json.loads(subset.read_text(encoding="utf-8"))
-    schema = spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
-    return set(schema["properties"])
+    return set(_request_schema(path, method)["properties"])
 
 
 def _payloads() -> list[tuple[str, str, dict[str, Any]]]:
@@ -134,6 +135,8 @@ def _payloads() -> list[tuple[str, str, dict[str, Any]]]:
             ("/companies/{id}", "put", company_update_payload(lead, city_id=1, created_by_us=True)),
             ("/persons", "post", person_create_payload(lead, company_id=3, city_id=4904)),
             ("/persons/{person_id}", "put", person_update_payload(lead, company_id=3, city_id=1)),
+            ("/persons/{person_id}", "put", person_contacts_update(lead, emails=[], phones=[])),
+            ("/companies/{id}", "put", company_contacts_update(lead, emails=[], phones=[])),
             ("/deals", "post", deal_create_payload(lead, TARGET, person_id=5, company_id=3)),
             ("/deals/{deal_id}", "put", deal_update_payload(lead, person_id=5, company_id=3)),
             ("/notes", "post", note_create_payload("texto", deal_id=9, person_id=5)),
@@ -147,6 +150,18 @@ def test_every_key_sent_is_a_documented_piperun_field(
 ) -> None:
     documented = _request_properties(path, method) | EXAMPLE_ONLY_KEYS
     assert set(payload) <= documented, set(payload) - documented
+
+
+@pytest.mark.parametrize(("path", "method", "payload"), _payloads())
+def test_array_items_have_the_documented_type(
+    path: str, method: str, payload: dict[str, Any]
+) -> None:
+    properties = _request_schema(path, method)["properties"]
+    for key, value in payload.items():
+        items = properties.get(key, {}).get("items", {})
+        if isinstance(value, list) and "type" in items:
+            kinds = {"string": str, "integer": int, "object": dict}
+            assert all(isinstance(item, kinds[items["type"]]) for item in value), (key, value)
 
 
 def test_create_payloads_carry_the_required_fields() -> None:
@@ -215,12 +230,8 @@ def test_company_known_only_by_cnpj_gets_a_name() -> None:
 
 def test_company_update_keeps_the_sales_team_fields() -> None:
     found_by_cnpj = company_update_payload(hot_lead(), city_id=4904, created_by_us=False)
-    assert found_by_cnpj == {
-        "cnpj": "11.222.333/0001-81",
-        "city_id": 4904,
-        "contactEmails": [{"email": "marcos@frigoeste.com.br"}],
-        "contactPhones": [{"phone": "(49) 99988-7766"}],
-    }
+    # vendors.md #16: contact lists are never part of an update (see *_contacts_update).
+    assert found_by_cnpj == {"cnpj": "11.222.333/0001-81", "city_id": 4904}
     ours = company_update_payload(hot_lead(), city_id=None)
     assert ours["name"] == "Frigorífico Oeste Alimentos Ltda"
     assert "company_situation" not in ours
@@ -232,13 +243,14 @@ def test_company_update_keeps_the_sales_team_fields() -> None:
 
 
 def test_person_create_payload() -> None:
+    # vendors.md #5: for persons the schema's items are strings (the example's objects are not).
     assert person_create_payload(hot_lead(), company_id=3, city_id=4904) == {
         "name": "Marcos Silva",
         "observation": "Contato via WhatsApp (assistente virtual Seleto)",
         "company_id": 3,
         "city_id": 4904,
-        "contactEmails": [{"email": "marcos@frigoeste.com.br"}],
-        "contactPhones": [{"phone": "(49) 99988-7766"}],
+        "contactEmails": ["marcos@frigoeste.com.br"],
+        "contactPhones": ["(49) 99988-7766"],
     }
 
 
@@ -261,10 +273,38 @@ def test_person_update_never_sends_the_placeholder_name_or_observation() -> None
     anonymous = person_update_payload(
         make_lead(phone="+5549999887766"), company_id=None, city_id=None
     )
-    assert anonymous == {"contactPhones": [{"phone": "(49) 99988-7766"}]}
+    assert anonymous == {}
     named = person_update_payload(hot_lead(), company_id=3, city_id=None)
-    assert named["name"] == "Marcos Silva"
-    assert "observation" not in named
+    assert named == {"name": "Marcos Silva", "company_id": 3}
+
+
+def test_contacts_update_adds_only_what_the_record_lacks_and_keeps_its_values() -> None:
+    lead = hot_lead()
+    sdr = {"emails": ["compras@frigoeste.com.br"], "phones": ["(49) 3322-1100"]}
+    assert person_contacts_update(lead, **sdr) == {
+        "contactEmails": ["compras@frigoeste.com.br", "marcos@frigoeste.com.br"],
+        "contactPhones": ["(49) 3322-1100", "(49) 99988-7766"],
+    }
+    assert company_contacts_update(lead, **sdr) == {
+        "contactEmails": [
+            {"email": "compras@frigoeste.com.br"},
+            {"email": "marcos@frigoeste.com.br"},
+        ],
+        "contactPhones": [{"phone": "(49) 3322-1100"}, {"phone": "(49) 99988-7766"}],
+    }
+    # PipeRun writes the number its own way; the same number is not added twice.
+    held = {"emails": ["MARCOS@frigoeste.com.br"], "phones": ["49999887766"]}
+    assert person_contacts_update(lead, **held) == {}
+    # A list PipeRun did not list is left alone: sending ours alone could replace it.
+    assert person_contacts_update(lead, emails=None, phones=[]) == {
+        "contactPhones": ["(49) 99988-7766"]
+    }
+    assert person_contacts_update(make_lead(), emails=[], phones=[]) == {}
+    assert person_contacts(lead) == {
+        "contactEmails": ["marcos@frigoeste.com.br"],
+        "contactPhones": ["(49) 99988-7766"],
+    }
+    assert company_contacts(make_lead()) == {}
 
 
 # --- deals --------------------------------------------------------------------------------------

@@ -218,6 +218,18 @@ empresa = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# 20261202130000_lead_companies (redteam L3): every lead that registered a company's CNPJ;
+# `empresa.contato` stays the first one, the only lead whose answers fill the row.
+lead_companies = Table(
+    "lead_companies",
+    metadata,
+    Column("lead_id", BigId, ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True),
+    Column("company_id", BigId, ForeignKey("empresa.id", ondelete="CASCADE"), primary_key=True),
+    # The latest registration: a lead's current company is the one it named last.
+    Column("linked_at", UtcDateTime, nullable=False),
+    Index("ix_lead_companies_company", "company_id"),
+)
+
 orcamentos = Table(
     "orcamentos",
     metadata,
@@ -351,6 +363,10 @@ crm_links = Table(
     Column("synced_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # 20261202130000_lead_companies: the contact lists last sent, apart from the other fields
+    # (vendors.md #16: a list is sent again only when the lead's e-mail or phone changed).
+    Column("company_contacts_fingerprint", Text),
+    Column("person_contacts_fingerprint", Text),
 )
 
 crm_notes = Table(

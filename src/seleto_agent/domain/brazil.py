@@ -55,6 +55,11 @@ def validate_cnpj(text: str) -> str:
     return value
 
 
+def same_cnpj(stored: str | None, cnpj: str) -> bool:
+    """Whether a CNPJ as another system wrote it (masked or not, any letter case) is this one."""
+    return bool(stored) and normalize_cnpj(stored or "") == normalize_cnpj(cnpj)
+
+
 def format_cnpj(value: str) -> str:
     """Masked form of a valid CNPJ: "12ABC34501DE35" -> "12.ABC.345/01DE-35"."""
     return str(_stdnum_cnpj.format(validate_cnpj(value)))

@@ -9,6 +9,11 @@ Create and update payloads differ on purpose. A create sends everything we know;
 sends only fields the agent owns, because the SDR team edits the same records by hand and a
 later sync must never undo their work (move a deal back to its first stage, rename a company
 they found by CNPJ, reset a company's situation).
+
+Contact lists (`contactEmails`, `contactPhones`) are not part of an update: whether a PUT
+replaces a list or adds to it is undocumented (vendors.md #16), so a list is sent only when the
+lead gave a value the record lacks, and then as the record's own values plus ours
+(`*_contacts_update`): nothing an SDR typed is dropped under either semantics.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from seleto_agent.domain.brazil import uf_from_ddd
 from seleto_agent.domain.crm_lead import (
     CrmLead,
     CrmQuote,
+    carries_phone,
     company_name,
     known,
     lead_place,
@@ -48,6 +54,8 @@ __all__ = [
     "CrmLead",
     "CrmQuote",
     "DealTarget",
+    "company_contacts",
+    "company_contacts_update",
     "company_create_payload",
     "company_update_payload",
     "crm_lead_fingerprint",
@@ -61,6 +69,8 @@ __all__ = [
     "note_create_payload",
     "note_has_marker",
     "note_marker",
+    "person_contacts",
+    "person_contacts_update",
     "person_create_payload",
     "person_name",
     "person_update_payload",
@@ -113,16 +123,71 @@ def crm_lead_fingerprint(payload: dict[str, Any]) -> str:
 # --- companies and persons ----------------------------------------------------------------------
 
 
-def _contacts(lead: CrmLead) -> dict[str, Any]:
-    # Item shapes from PipeRun's own request example (piperun.md §4.1).
-    contacts: dict[str, Any] = {}
-    email = known(lead.email)
-    if email:
-        contacts["contactEmails"] = [{"email": email}]
-    phone = phone_display(lead.phone)
-    if phone:
-        contacts["contactPhones"] = [{"phone": phone}]
-    return contacts
+def company_contacts(lead: CrmLead) -> dict[str, Any]:
+    """The lead's e-mail and phone in a company's lists, as sent on create.
+
+    Companies declare no item schema; these are the shapes of their request example."""
+    return _company_lists(*_lead_contacts(lead))
+
+
+def person_contacts(lead: CrmLead) -> dict[str, Any]:
+    """The lead's e-mail and phone in a person's lists, as sent on create.
+
+    vendors.md #5: the persons schema says arrays of strings; its example's objects contradict
+    it, and the schema is the contract."""
+    return _person_lists(*_lead_contacts(lead))
+
+
+def company_contacts_update(
+    lead: CrmLead, *, emails: list[str] | None, phones: list[str] | None
+) -> dict[str, Any]:
+    """PUT body adding the lead's e-mail/phone to a company's lists as PipeRun holds them
+    (None: PipeRun did not list them, so that list is left alone); {} when nothing is new."""
+    return _company_lists(*_extended(lead, emails, phones))
+
+
+def person_contacts_update(
+    lead: CrmLead, *, emails: list[str] | None, phones: list[str] | None
+) -> dict[str, Any]:
+    """`company_contacts_update` for a person."""
+    return _person_lists(*_extended(lead, emails, phones))
+
+
+def _lead_contacts(lead: CrmLead) -> tuple[list[str], list[str]]:
+    email, phone = known(lead.email), phone_display(lead.phone)
+    return ([email] if email else []), ([phone] if phone else [])
+
+
+def _extended(
+    lead: CrmLead, emails: list[str] | None, phones: list[str] | None
+) -> tuple[list[str], list[str]]:
+    # Empty means "not sent". The record's own values go first and are all kept.
+    email, phone = known(lead.email), phone_display(lead.phone)
+    new_emails: list[str] = []
+    if email and emails is not None and email.casefold() not in {e.casefold() for e in emails}:
+        new_emails = [*emails, email]
+    new_phones: list[str] = []
+    if phone and phones is not None and not carries_phone(phones, lead.phone):
+        new_phones = [*phones, phone]
+    return new_emails, new_phones
+
+
+def _company_lists(emails: list[str], phones: list[str]) -> dict[str, Any]:
+    lists: dict[str, Any] = {}
+    if emails:
+        lists["contactEmails"] = [{"email": email} for email in emails]
+    if phones:
+        lists["contactPhones"] = [{"phone": phone} for phone in phones]
+    return lists
+
+
+def _person_lists(emails: list[str], phones: list[str]) -> dict[str, Any]:
+    lists: dict[str, Any] = {}
+    if emails:
+        lists["contactEmails"] = emails
+    if phones:
+        lists["contactPhones"] = phones
+    return lists
 
 
 def company_create_payload(lead: CrmLead, *, city_id: int | None) -> dict[str, Any] | None:
@@ -142,7 +207,7 @@ def company_create_payload(lead: CrmLead, *, city_id: int | None) -> dict[str, A
     payload["external_code"] = lead_reference(lead.lead_id)
     if city_id is not None:
         payload["city_id"] = city_id
-    payload.update(_contacts(lead))
+    payload.update(company_contacts(lead))
     return payload
 
 
@@ -160,6 +225,7 @@ def company_update_payload(
     records (the sync links such a company and never updates it; pass `created_by_us=False`
     should that change). Unknown values are left out, never sent empty, so nothing typed in
     PipeRun is cleared. `company_situation` is never sent: it is the sales team's funnel.
+    Contact lists go separately (`company_contacts_update`).
     """
     payload: dict[str, Any] = {}
     cnpj = usable_cnpj(lead)
@@ -170,7 +236,6 @@ def company_update_payload(
         payload["cnpj"] = cnpj
     if city_id is not None:
         payload["city_id"] = city_id
-    payload.update(_contacts(lead))
     return payload
 
 
@@ -192,7 +257,7 @@ def person_create_payload(
         payload["company_id"] = company_id
     if city_id is not None:
         payload["city_id"] = city_id
-    payload.update(_contacts(lead))
+    payload.update(person_contacts(lead))
     return payload
 
 
@@ -203,6 +268,7 @@ def person_update_payload(
 
     The name goes only when the lead gave one: the phone-based placeholder must not overwrite
     a name the SDR typed. `observation` is written once, at create, and then is the SDR's.
+    Contact lists go separately (`person_contacts_update`).
     """
     payload: dict[str, Any] = {}
     name = known(lead.name)
@@ -212,7 +278,6 @@ def person_update_payload(
         payload["company_id"] = company_id
     if city_id is not None:
         payload["city_id"] = city_id
-    payload.update(_contacts(lead))
     return payload
 
 

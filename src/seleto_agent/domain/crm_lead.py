@@ -7,6 +7,8 @@ unknown here, so every consumer writes the client's "Não informado" the same wa
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,6 +16,13 @@ import phonenumbers
 
 from seleto_agent.domain.brazil import InvalidCnpj, format_cnpj
 from seleto_agent.domain.catalog import fold_text
+
+# redteam L3: a CNPJ is public; a lead giving one another lead registered first is flagged in
+# the SDR brief and the CRM note (pt-BR, read by the SDR team).
+SHARED_CNPJ_NOTICE = (
+    "CNPJ já cadastrado por outro contato: confirme o vínculo deste contato com a empresa "
+    "antes de usar os dados dela"
+)
 
 # What a lead or the model writes for a slot it was asked and could not answer.
 _EMPTY_WORDS = frozenset({"", "nao informado", "nao informada", "n/a", "-", "?"})
@@ -50,6 +59,9 @@ class CrmLead:
     quotes: tuple[CrmQuote, ...]
     first_contact_at: datetime | None
     handed_off: bool  # a handoff to the SDR team is pending
+    # The CNPJ was registered first by another lead: the empresa row and the PipeRun company
+    # are that lead's (cnpj, legal_name and company_* above describe them, not this lead).
+    company_shared: bool = False
 
 
 def known(value: str | None) -> str | None:
@@ -93,6 +105,17 @@ def phone_ddd(phone: str | None) -> str | None:
     if number is None or number.country_code != 55:
         return None
     return str(phonenumbers.national_significant_number(number))[:2]
+
+
+def carries_phone(stored: Iterable[str | None], phone: str | None) -> bool:
+    """Whether one of PipeRun's phone strings is this lead's number, however PipeRun wrote it
+    ("(49) 99988-7766", "49999887766", "+55 49 ..."): the digits end with its national number.
+    False when the lead has no valid number."""
+    number = _parse_phone(phone)
+    if number is None:
+        return False
+    national = str(phonenumbers.national_significant_number(number))
+    return any(re.sub(r"\D", "", value or "").endswith(national) for value in stored)
 
 
 def _parse_phone(phone: str | None) -> phonenumbers.PhoneNumber | None:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from seleto_agent.domain.brazil import uf_from_ddd
 from seleto_agent.domain.crm_lead import (
+    SHARED_CNPJ_NOTICE,
     CrmLead,
     as_utc,
     company_name,
@@ -164,6 +165,8 @@ def _client_lines(lead: CrmLead) -> list[str]:
     cnpj = usable_cnpj(lead)
     if cnpj:
         lines.append(f"CNPJ: {cnpj}")
+    if cnpj and lead.company_shared:
+        lines.append(f"Atenção: {SHARED_CNPJ_NOTICE}.")
     email = known(lead.email)
     if email:
         lines.append(f"E-mail: {email}")

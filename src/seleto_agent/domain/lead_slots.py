@@ -21,6 +21,7 @@ TEXT_SLOTS = (
 )
 
 NOT_INFORMED = "Não informado"
+TOO_LONG = f"texto longo demais (máximo {MAX_SLOT_CHARS} caracteres)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +40,14 @@ def clean_slots(raw: Mapping[str, Any]) -> CleanedSlots:
         if text is None:
             continue
         if len(text) > MAX_SLOT_CHARS:
-            errors[slot] = f"texto longo demais (máximo {MAX_SLOT_CHARS} caracteres)"
+            errors[slot] = TOO_LONG
             continue
         values[slot] = text
     city = _text(raw.get("city"))
-    if city is not None:
+    # redteam L8: the city reaches SDR briefs and CRM notes like the text slots.
+    if city is not None and len(city) > MAX_SLOT_CHARS:
+        errors["city"] = TOO_LONG
+    elif city is not None:
         values["city"] = normalize_city(city)
     uf = _text(raw.get("uf"))
     if uf is not None:

@@ -27,6 +27,7 @@ from seleto_agent.db.tables import (
     empresa,
     handoffs,
     inbound_events,
+    lead_companies,
     leads,
     outbound_messages,
 )
@@ -165,10 +166,11 @@ class EvalService:
         return view
 
     async def companies(self, lead_phone: str) -> list[str]:
-        """CNPJs (as stored) of the companies whose contact is this lead."""
+        """CNPJs (as stored) of the companies this lead registered."""
         query = (
             select(empresa.c.cnpj)
-            .join(leads, empresa.c.contato == leads.c.id)
+            .join(lead_companies, lead_companies.c.company_id == empresa.c.id)
+            .join(leads, lead_companies.c.lead_id == leads.c.id)
             .where(leads.c.phone == lead_phone)
             .order_by(empresa.c.id)
         )

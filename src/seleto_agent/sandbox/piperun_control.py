@@ -1,6 +1,8 @@
 """Test-driving endpoints of the PipeRun simulator under `/_sandbox/piperun/` (not PipeRun's).
 
-- `POST /faults`: queue scripted faults and set knobs (`down`, rate limit, stage rule).
+- `POST /faults`: queue scripted faults and set knobs (`down`, rate limit, stage rule,
+  trailing cursor, the item shape persons take in their contact lists, alphanumeric CNPJs,
+  whether a PUT of contact lists replaces or appends).
 - `POST /seed/{companies|persons|deals|notes}`: create a record as if someone had typed it in
   PipeRun (same validation, no token, not logged as a request, no faults).
 - `GET /state`, `POST /reset`: this simulator's section only.
@@ -29,6 +31,10 @@ _KNOBS = (
     "rate_limit_window_seconds",
     "stage_must_match_pipeline",
     "auth_error_status",
+    "trailing_cursor",
+    "person_contact_items",
+    "alphanumeric_cnpj",
+    "contact_lists_on_put",
 )
 
 
@@ -63,6 +69,10 @@ class FaultsRequest(BaseModel):
     rate_limit_window_seconds: float | None = Field(default=None, gt=0)
     stage_must_match_pipeline: bool | None = None
     auth_error_status: int | None = Field(default=None, ge=400, le=599)
+    trailing_cursor: bool | None = None
+    person_contact_items: Literal["strings", "objects"] | None = None
+    alphanumeric_cnpj: bool | None = None
+    contact_lists_on_put: Literal["append", "replace"] | None = None
 
 
 def build_piperun_control_router(ctx: SandboxContext) -> APIRouter:

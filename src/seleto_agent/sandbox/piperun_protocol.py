@@ -5,6 +5,11 @@ PipeRun runs on Laravel ("No query results for model." is Laravel's 404 text), s
 docs are silent the simulator does what a Laravel API does: unknown query filters are ignored
 (a typo lists everything), validation messages read "O campo <field> é obrigatório.", and a
 cursor it cannot decode starts from the first page.
+
+A `cnpj` filter outside the documented formats ("XXXXXXXX0001XX", "XX.XXX.XXX/0001-XX"), an
+alphanumeric CNPJ included, is ignored the same way and lists every company (vendors.md #9):
+the project's contract said "masked or unmasked" and matched letters too, which hid a client
+that links the first company it is given.
 """
 
 from __future__ import annotations
@@ -95,7 +100,9 @@ def page_size(value: str | None) -> int:
         return DEFAULT_PAGE_SIZE
 
 
-def page(items: Iterable[JsonDict], query: Mapping[str, str]) -> Reply:
+def page(
+    items: Iterable[JsonDict], query: Mapping[str, str], *, trailing_cursor: bool = False
+) -> Reply:
     show = page_size(query.get("show"))
     after = decode_cursor(query.get("cursor"))
     remaining = [
@@ -103,6 +110,9 @@ def page(items: Iterable[JsonDict], query: Mapping[str, str]) -> Reply:
     ]
     chunk = remaining[:show]
     next_cursor = encode_cursor(chunk[-1]["id"]) if len(remaining) > show else None
+    if trailing_cursor and next_cursor is None:
+        # The end as PipeRun's own extractor guards against it (vendors.md #11).
+        next_cursor = encode_cursor(chunk[-1]["id"]) if chunk else query.get("cursor") or None
     reply = ok(chunk)
     reply.body["meta"] = {
         "cursor": {"current": None, "prev": None, "next": next_cursor, "count": None}
@@ -121,6 +131,21 @@ def fold(text: str) -> str:
 def cnpj_key(text: str) -> str:
     # Masked or not, and alphanumeric CNPJs (from July 2026) keep their letters.
     return re.sub(r"[^0-9A-Za-z]", "", text).upper()
+
+
+_DOCUMENTED_CNPJ_RE = re.compile(r"[0-9]{14}|[0-9]{2}\.[0-9]{3}\.[0-9]{3}/[0-9]{4}-[0-9]{2}")
+_ALPHANUMERIC_CNPJ_RE = re.compile(
+    r"[0-9A-Z]{12}[0-9]{2}|[0-9A-Z]{2}\.[0-9A-Z]{3}\.[0-9A-Z]{3}/[0-9A-Z]{4}-[0-9]{2}"
+)
+
+
+def cnpj_readable(text: str, knobs: PipeRunKnobs) -> bool:
+    """Whether PipeRun understands this CNPJ: a documented format, or an alphanumeric one
+    once the `alphanumeric_cnpj` knob says PipeRun has learned them."""
+    value = text.strip()
+    if _DOCUMENTED_CNPJ_RE.fullmatch(value):
+        return True
+    return knobs.alphanumeric_cnpj and bool(_ALPHANUMERIC_CNPJ_RE.fullmatch(value.upper()))
 
 
 def cpf_key(text: str) -> str:
@@ -158,6 +183,7 @@ def _same_text(value: Any, wanted: str) -> bool:
 
 
 def _same_cnpj(value: Any, wanted: str) -> bool:
+    # Only called with a readable CNPJ: `matches` drops the others, as PipeRun does.
     return isinstance(value, str) and bool(value) and cnpj_key(value) == cnpj_key(wanted)
 
 
@@ -193,11 +219,17 @@ FILTERS: dict[str, dict[str, Matcher]] = {
 }
 
 
-def matches(item: JsonDict, query: Mapping[str, str], filters: Mapping[str, Matcher]) -> bool:
+def matches(
+    item: JsonDict,
+    query: Mapping[str, str],
+    filters: Mapping[str, Matcher],
+    knobs: PipeRunKnobs,
+) -> bool:
     return all(
         match(item.get(name), query[name])
         for name, match in filters.items()
         if query.get(name) not in (None, "")
+        and (match is not _same_cnpj or cnpj_readable(query[name], knobs))
     )
 
 

@@ -3,6 +3,22 @@ listed as contracts/piperun.md §4 describes, with the record shapes of its fixt
 
 No idempotency, on purpose (piperun.md §5): the same POST twice makes two records, so tests
 catch a client that creates without looking up first.
+
+Where the project's contract was wrong (vendors.md), this follows PipeRun's official schema:
+
+- Persons' `contactEmails`/`contactPhones` are arrays of **strings** (`items: {type: string}`
+  on `POST /persons` and `PUT /persons/{id}`; piperun.md §4.2 said "item schema not specified",
+  true only for companies). An object item is refused with 422 and a Laravel message on the
+  item (`contactPhones.0`), rather than silently dropped: PipeRun validates its requests
+  Laravel-style (see piperun_protocol), a schema-following server cannot store an object as a
+  phone string, and of the two outcomes vendors.md #5 names the refusal is the stricter one (a
+  client sending objects fails every sync, not only a read-back check). The persons request
+  example, whose `[{"email": ...}]` was answered 201, is the contrary evidence: the
+  `person_contact_items="objects"` knob plays that reading (objects kept, strings dropped).
+  Companies declare no item schema and take both shapes, their example's objects included.
+- A company's `cnpj` outside the documented formats (an alphanumeric CNPJ) is refused with 422
+  unless the `alphanumeric_cnpj` knob is on (vendors.md #9; whether PipeRun takes them is a
+  GAP, and the refusal is the side a client must survive).
 """
 
 from __future__ import annotations
@@ -20,6 +36,7 @@ from seleto_agent.sandbox.piperun_protocol import (
     Refusal,
     Reply,
     as_int,
+    cnpj_readable,
     cpf_key,
     failure,
     matches,
@@ -33,11 +50,12 @@ from seleto_agent.sandbox.piperun_state import PipeRunStore
 JsonDict = dict[str, Any]
 
 Check = Callable[[PipeRunStore, Call, JsonDict | None, Checks], None]
-# (store, record after the write, request body, the record before it or None on create)
-Derive = Callable[[PipeRunStore, JsonDict, JsonDict, JsonDict | None], None]
+# (store, record after the write, the request, the record before it or None on create)
+Derive = Callable[[PipeRunStore, JsonDict, Call, JsonDict | None], None]
 Unique = Callable[[PipeRunStore, JsonDict, int | None], None]
 
 DUPLICATE_CPF = "O CPF que você está tentando cadastrar já existe."
+INVALID_CNPJ = "O campo cnpj não é um CNPJ válido."
 # Not in PipeRun's docs (GAP); the simulator's wording for a stage of another funnel.
 STAGE_OUTSIDE_PIPELINE = "A etapa informada não pertence ao funil informado."
 
@@ -102,7 +120,7 @@ def create(spec: Spec) -> Handler:
         record |= {**spec.defaults, "created_at": stamp, "updated_at": stamp}
         _write(spec, record, call.body)
         if spec.derive is not None:
-            spec.derive(store, record, call.body, None)
+            spec.derive(store, record, call, None)
         store.records[spec.name][record["id"]] = record
         data = [record] if spec.created_as_list else record
         return ok(data, status=201, message="Created")
@@ -125,7 +143,7 @@ def update(spec: Spec) -> Handler:
         _write(spec, record, call.body)
         record["updated_at"] = now_text()
         if spec.derive is not None:
-            spec.derive(store, record, call.body, previous)
+            spec.derive(store, record, call, previous)
         return ok(record)
 
     return handle
@@ -148,7 +166,11 @@ def listing(table: str) -> Handler:
     def handle(store: PipeRunStore, call: Call) -> Reply:
         items = store.records[table].values() if table in store.records else store.catalogue(table)
         filters = FILTERS.get(table, {})
-        return page([item for item in items if matches(item, call.query, filters)], call.query)
+        return page(
+            [item for item in items if matches(item, call.query, filters, call.knobs)],
+            call.query,
+            trailing_cursor=call.knobs.trailing_cursor,
+        )
 
     return handle
 
@@ -161,18 +183,35 @@ def _city(store: PipeRunStore, record: JsonDict) -> None:
     record["city"] = dict(city) if city else None
 
 
-def _merge_contacts(store: PipeRunStore, record: JsonDict, body: JsonDict, owner: JsonDict) -> None:
-    # piperun.md §4.1: `contactEmails: [{"email"}]` in, `contact_emails` records out. Whether a
-    # PUT replaces or adds is undocumented (GAP); the simulator adds addresses it lacks.
-    for source, target, key in (
-        ("contactEmails", "contact_emails", "email"),
-        ("contactPhones", "contact_phones", "phone"),
-    ):
-        items = body.get(source)
+_CONTACT_LISTS = (
+    ("contactEmails", "contact_emails", "email"),
+    ("contactPhones", "contact_phones", "phone"),
+)
+
+
+def _merge_contacts(
+    store: PipeRunStore,
+    record: JsonDict,
+    call: Call,
+    owner: JsonDict,
+    *,
+    updating: bool,
+    shapes: tuple[type, ...] = (str, dict),
+) -> None:
+    # `contactEmails` in, `contact_emails` records out; items of another shape than `shapes`
+    # are dropped. Whether a PUT replaces or adds is undocumented (vendors.md #16, GAP): the
+    # `contact_lists_on_put` knob plays either.
+    replace = updating and call.knobs.contact_lists_on_put == "replace"
+    for source, target, key in _CONTACT_LISTS:
+        items = call.body.get(source)
         contacts: list[JsonDict] = record.setdefault(target, [])
         if not isinstance(items, list):
             continue
+        if replace:
+            contacts.clear()
         for item in items:
+            if not isinstance(item, shapes):
+                continue
             value = item.get(key) if isinstance(item, dict) else item
             if not isinstance(value, str) or not value.strip():
                 continue
@@ -206,21 +245,48 @@ def _merge_custom_fields(record: JsonDict, body: JsonDict) -> None:
 
 
 def _derive_company(
-    store: PipeRunStore, record: JsonDict, body: JsonDict, _previous: JsonDict | None
+    store: PipeRunStore, record: JsonDict, call: Call, previous: JsonDict | None
 ) -> None:
     _city(store, record)
     record["cep"] = record.get("address_postal_code")
-    _merge_contacts(store, record, body, {"company_id": record["id"], "person_id": None})
-    _merge_custom_fields(record, body)
+    owner = {"company_id": record["id"], "person_id": None}
+    _merge_contacts(store, record, call, owner, updating=previous is not None)
+    _merge_custom_fields(record, call.body)
+
+
+def _check_company(
+    store: PipeRunStore, call: Call, current: JsonDict | None, checks: Checks
+) -> None:
+    del store, current
+    cnpj = call.body.get("cnpj")
+    if isinstance(cnpj, str) and cnpj.strip() and not cnpj_readable(cnpj, call.knobs):
+        # The wording of this refusal is not documented (GAP); Laravel's style.
+        checks.errors.setdefault("cnpj", INVALID_CNPJ)
+
+
+def _check_person(
+    store: PipeRunStore, call: Call, current: JsonDict | None, checks: Checks
+) -> None:
+    del store, current
+    if call.knobs.person_contact_items != "strings":
+        return
+    for source, _target, _key in _CONTACT_LISTS:
+        items = call.body.get(source)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if not isinstance(item, str):
+                name = f"{source}.{index}"
+                checks.errors.setdefault(name, f"O campo {name} deve ser uma string.")
 
 
 def _derive_person(
-    store: PipeRunStore, record: JsonDict, body: JsonDict, _previous: JsonDict | None
+    store: PipeRunStore, record: JsonDict, call: Call, previous: JsonDict | None
 ) -> None:
     _city(store, record)
     owner = {"company_id": record.get("company_id"), "person_id": record["id"]}
-    _merge_contacts(store, record, body, owner)
-    _merge_custom_fields(record, body)
+    shape = str if call.knobs.person_contact_items == "strings" else dict
+    updating = previous is not None
+    _merge_contacts(store, record, call, owner, updating=updating, shapes=(shape,))
+    _merge_custom_fields(record, call.body)
 
 
 def _unique_cpf(store: PipeRunStore, body: JsonDict, own_id: int | None) -> None:
@@ -249,7 +315,7 @@ def _check_deal(store: PipeRunStore, call: Call, current: JsonDict | None, check
 
 
 def _derive_deal(
-    store: PipeRunStore, record: JsonDict, body: JsonDict, previous: JsonDict | None
+    store: PipeRunStore, record: JsonDict, call: Call, previous: JsonDict | None
 ) -> None:
     del store
     if previous is None:
@@ -260,13 +326,13 @@ def _derive_deal(
         record["last_stage_updated_at"] = record["stage_changed_at"] = record["updated_at"]
     if record.get("status") in (1, 3) and not record.get("closed_at"):
         record["closed_at"] = record["updated_at"]
-    _merge_custom_fields(record, body)
+    _merge_custom_fields(record, call.body)
 
 
 def _derive_note(
-    store: PipeRunStore, record: JsonDict, body: JsonDict, previous: JsonDict | None
+    store: PipeRunStore, record: JsonDict, call: Call, previous: JsonDict | None
 ) -> None:
-    del body
+    del call
     if previous is None:
         # Real notes are signed by the token's user; the fixture's 201 has updated_at null.
         if record.get("user_id") is None:
@@ -332,6 +398,7 @@ COMPANIES = Spec(
     refs={"city_id": "cities", "owner_id": "users", "manager_id": "users"},
     defaults={"cnpj": "", "external_code": "", "status": 1, "lat": None, "lng": None},
     created_as_list=True,
+    check=_check_company,
     derive=_derive_company,
 )
 
@@ -366,6 +433,7 @@ PERSONS = Spec(
         "manager_id": "users",
     },
     defaults={"cpf": "", "external_code": "", "status": 1, "company_id": None},
+    check=_check_person,
     derive=_derive_person,
     unique=_unique_cpf,
 )

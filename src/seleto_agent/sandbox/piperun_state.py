@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from seleto_agent.sandbox import piperun_seed
 
@@ -67,6 +67,21 @@ class PipeRunKnobs:
     stage_must_match_pipeline: bool = True
     # The status of a missing or wrong token is undocumented (piperun.md §3).
     auth_error_status: int = 401
+    # vendors.md #11: PipeRun documents only `next: null` at the end, yet its own extractor
+    # also stops on an empty page. On, the last page still carries a cursor, and the page it
+    # points to is empty and names that same cursor again.
+    trailing_cursor: bool = False
+    # vendors.md #5 (GAP): what persons take in `contactEmails`/`contactPhones`. "strings", the
+    # schema (`items: {type: string}`): an object item is refused with 422. "objects", the
+    # persons request example's reading: objects are stored and strings silently dropped.
+    person_contact_items: Literal["strings", "objects"] = "strings"
+    # vendors.md #9 (GAP): PipeRun documents only numeric CNPJs. Off, an alphanumeric CNPJ
+    # (issued from July 2026) is refused on write with 422 and, like any `cnpj` filter outside
+    # the documented formats, ignored as a filter. On, PipeRun has learned them.
+    alphanumeric_cnpj: bool = False
+    # vendors.md #16 (GAP): what a PUT with `contactEmails`/`contactPhones` does to the lists.
+    # "append" adds the values a record lacks; "replace" keeps exactly the values sent.
+    contact_lists_on_put: Literal["append", "replace"] = "append"
 
 
 class PipeRunStore:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
@@ -22,11 +23,13 @@ from seleto_agent.db.repositories.companies import CompanyRepository
 from seleto_agent.db.repositories.crm import CrmLinks, CrmRepository, set_quote_deal_ids
 from seleto_agent.db.repositories.jobs import JobRecord
 from seleto_agent.db.tables import conversations, handoffs, leads, orcamentos, outbox_jobs
-from seleto_agent.domain.brazil import format_cnpj
+from seleto_agent.domain.brazil import format_cnpj, same_cnpj
 from seleto_agent.domain.crm import (
     CrmLead,
     CrmQuote,
     DealTarget,
+    company_contacts,
+    company_contacts_update,
     company_create_payload,
     company_update_payload,
     crm_lead_fingerprint,
@@ -36,12 +39,17 @@ from seleto_agent.domain.crm import (
     lead_reference,
     note_has_marker,
     note_marker,
+    person_contacts,
+    person_contacts_update,
     person_create_payload,
     person_update_payload,
     summary_note_text,
 )
+from seleto_agent.domain.crm_lead import carries_phone
 from seleto_agent.domain.jobs import JobStatus
 from seleto_agent.integrations.piperun.client import PipeRunClient
+from seleto_agent.integrations.piperun.errors import PipeRunRejected
+from seleto_agent.integrations.piperun.schemas import Company, Person
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.services.piperun_cities import CityResolver
 
@@ -88,11 +96,17 @@ class CrmSyncHandler:
         async with self._engine.connect() as conn:
             links = await CrmRepository(conn).links(lead_id)
         outcome = SyncOutcome()
-        city_id = await self._cities.resolve(
-            lead.company_city or lead.city, lead.company_uf or lead.uf
-        )
+        if lead.company_shared:
+            # Another lead's company: its address is not this lead's (redteam L3).
+            city_id = await self._cities.resolve(lead.city, lead.uf)
+        else:
+            city_id = await self._cities.resolve(
+                lead.company_city or lead.city, lead.company_uf or lead.uf
+            )
         outcome.company_id = await self._company(lead, links, city_id, outcome)
-        outcome.person_id = await self._person(lead, links, outcome.company_id, city_id, outcome)
+        # A person's company_id says "works there": not for a CNPJ nobody vouched for.
+        person_company = None if lead.company_shared else outcome.company_id
+        outcome.person_id = await self._person(lead, links, person_company, city_id, outcome)
         outcome.deal_id = await self._deal(lead, links, outcome)
         await self._summary_note(lead, outcome)
         await self._handoff_notes(lead, outcome)
@@ -132,23 +146,40 @@ class CrmSyncHandler:
         create = company_create_payload(lead, city_id=city_id)
         if create is None:
             return links.company_id
+        if lead.company_shared:
+            return await self._shared_company(lead, links)
         if links.company_id is not None:
             if links.company_created:
                 payload = company_update_payload(lead, city_id=city_id)
+                relinked = await self._relink_by_cnpj(lead, links, payload)
+                if relinked is not None:
+                    return relinked
+                company_id = links.company_id
                 await self._update_if_changed(
                     lead.lead_id,
                     "company",
                     payload,
                     links.company_fingerprint,
-                    lambda: self._client.update_company(links.company_id or 0, payload),
+                    lambda: self._cnpj_or_without(
+                        lead.lead_id,
+                        payload,
+                        lambda body: self._client.update_company(company_id, body),
+                    ),
                     outcome,
+                )
+                await self._contacts_if_changed(
+                    lead,
+                    "company",
+                    company_contacts(lead),
+                    links.company_contacts_fingerprint,
+                    read=lambda: self._client.get_company(company_id),
+                    extend=partial(company_contacts_update, lead),
+                    write=lambda body: self._client.update_company(company_id, body),
+                    outcome=outcome,
                 )
             return links.company_id
         reference = lead_reference(lead.lead_id)
-        found = None
-        if lead.cnpj:
-            companies = await self._client.find_companies(cnpj=format_cnpj(lead.cnpj))
-            found = companies[0] if companies else None
+        found = await self._company_by_cnpj(lead) if lead.cnpj else None
         if found is None and "company" in links.create_intents:
             # Our earlier create may have been sent before the CNPJ was known.
             companies = await self._client.find_companies(external_code=reference)
@@ -170,7 +201,7 @@ class CrmSyncHandler:
                 return await self._company(lead, links, city_id, outcome)
             return found.id
         await self._intend(lead.lead_id, "company")
-        created = await self._client.create_company(create)
+        created = await self._cnpj_or_without(lead.lead_id, create, self._client.create_company)
         outcome.created += 1
         await self._save(
             lead.lead_id,
@@ -180,10 +211,80 @@ class CrmSyncHandler:
                 "company_fingerprint": crm_lead_fingerprint(
                     company_update_payload(lead, city_id=city_id)
                 ),
+                "company_contacts_fingerprint": crm_lead_fingerprint(company_contacts(lead)),
             },
             done="company",
         )
         return created.id
+
+    async def _relink_by_cnpj(
+        self, lead: CrmLead, links: CrmLinks, payload: dict[str, Any]
+    ) -> int | None:
+        """Before an update of a company we filed, one PipeRun already has under the lead's
+        CNPJ, or None. A sync can file the company by name before the lead gives its CNPJ
+        (the lead's tool calls run concurrently); writing the CNPJ onto ours would then make
+        two companies with one CNPJ. The company we filed stays, unlinked, for the SDR to
+        remove. Looked up only when the update would be sent."""
+        if not lead.cnpj or crm_lead_fingerprint(payload) == links.company_fingerprint:
+            return None
+        found = await self._company_by_cnpj(lead)
+        if found is None or found.id == links.company_id:
+            return None
+        log.info("crm.company_relinked", lead_id=lead.lead_id, company_id=found.id)
+        await self._save(
+            lead.lead_id,
+            {
+                "company_id": found.id,
+                "company_created": found.external_code == lead_reference(lead.lead_id),
+                "company_fingerprint": None,
+                "company_contacts_fingerprint": None,
+            },
+            done=None,
+        )
+        return found.id
+
+    async def _shared_company(self, lead: CrmLead, links: CrmLinks) -> int | None:
+        """The company of a CNPJ another lead registered first: linked to this lead's deal
+        when PipeRun has it, never created nor edited by this lead's sync (redteam L3)."""
+        if links.company_id is not None:
+            return links.company_id
+        found = await self._company_by_cnpj(lead)
+        if found is None:
+            # The owner's sync creates it; a later sync of this lead links it then.
+            return None
+        await self._save(
+            lead.lead_id,
+            {"company_id": found.id, "company_created": False, "company_fingerprint": None},
+            done="company",
+        )
+        return found.id
+
+    async def _company_by_cnpj(self, lead: CrmLead) -> Company | None:
+        """The PipeRun company carrying the lead's CNPJ, compared by us: PipeRun ignores a
+        filter it cannot parse and then lists other companies (vendors.md #9)."""
+        assert lead.cnpj is not None
+        listed = await self._client.find_companies(cnpj=format_cnpj(lead.cnpj))
+        found = next((c for c in listed if same_cnpj(c.cnpj, lead.cnpj)), None)
+        if found is None and listed:
+            log.warning("crm.company_cnpj_mismatch", lead_id=lead.lead_id, listed=len(listed))
+        return found
+
+    async def _cnpj_or_without(
+        self,
+        lead_id: int,
+        payload: dict[str, Any],
+        send: Callable[[dict[str, Any]], Awaitable[Company]],
+    ) -> Company:
+        """Send the company; if PipeRun refuses its CNPJ (only numeric ones are documented; an
+        alphanumeric CNPJ may be refused), send it again without, the CNPJ staying in the
+        summary note. Asked each time, so a PipeRun that learns them gets the CNPJ."""
+        try:
+            return await send(payload)
+        except PipeRunRejected as exc:
+            if "cnpj" not in payload or "cnpj" not in exc.field_errors:
+                raise
+        log.warning("crm.company_cnpj_refused", lead_id=lead_id)
+        return await send({key: value for key, value in payload.items() if key != "cnpj"})
 
     # -- person --------------------------------------------------------------------------------
 
@@ -197,28 +298,51 @@ class CrmSyncHandler:
     ) -> int:
         update_payload = person_update_payload(lead, company_id=company_id, city_id=city_id)
         if links.person_id is not None:
+            person_id = links.person_id
             await self._update_if_changed(
                 lead.lead_id,
                 "person",
                 update_payload,
                 links.person_fingerprint,
-                lambda: self._client.update_person(links.person_id or 0, update_payload),
+                lambda: self._client.update_person(person_id, update_payload),
                 outcome,
             )
-            return links.person_id
+            await self._contacts_if_changed(
+                lead,
+                "person",
+                person_contacts(lead),
+                links.person_contacts_fingerprint,
+                read=lambda: self._client.get_person(person_id),
+                extend=partial(person_contacts_update, lead),
+                write=lambda body: self._client.update_person(person_id, body),
+                outcome=outcome,
+            )
+            return person_id
         create = person_create_payload(lead, company_id=company_id, city_id=city_id)
         if "person" in links.create_intents:
+            # GET /persons lists each person with its `contact_phones` (PipeRun's example; the
+            # list documents no `with=`); a person without them is not taken for ours.
             candidates = await self._client.find_persons(company_id=company_id, name=create["name"])
-            match = next((p for p in candidates if _same_person(p, create, company_id)), None)
+            match = next(
+                (p for p in candidates if _same_person(p, create, company_id, lead.phone)), None
+            )
             if match is not None:
                 await self._save(lead.lead_id, {"person_id": match.id}, done="person")
                 return match.id
         await self._intend(lead.lead_id, "person")
         person = await self._client.create_person(create)
         outcome.created += 1
+        if "contactPhones" in create and not carries_phone(person.phones, lead.phone):
+            # The SDR calls the lead back on this number; which item shape persons really take
+            # is unverified (vendors.md #5), so what PipeRun answered is checked.
+            log.warning("crm.person_phone_not_stored", lead_id=lead.lead_id, person_id=person.id)
         await self._save(
             lead.lead_id,
-            {"person_id": person.id, "person_fingerprint": crm_lead_fingerprint(update_payload)},
+            {
+                "person_id": person.id,
+                "person_fingerprint": crm_lead_fingerprint(update_payload),
+                "person_contacts_fingerprint": crm_lead_fingerprint(person_contacts(lead)),
+            },
             done="person",
         )
         return person.id
@@ -316,7 +440,8 @@ class CrmSyncHandler:
         payload: dict[str, Any] = {"text": text, "deal_id": outcome.deal_id}
         if outcome.person_id is not None:
             payload["person_id"] = outcome.person_id
-        if outcome.company_id is not None:
+        # On another lead's company the note would show this lead's data on that company.
+        if outcome.company_id is not None and not lead.company_shared:
             payload["company_id"] = outcome.company_id
         note = await self._client.create_note(payload)
         outcome.created += 1
@@ -350,6 +475,48 @@ class CrmSyncHandler:
         await call()
         outcome.updated += 1
         await self._save(lead_id, {f"{step}_fingerprint": fingerprint}, done=None)
+
+    async def _contacts_if_changed(
+        self,
+        lead: CrmLead,
+        step: str,
+        contacts: dict[str, Any],
+        stored: str | None,
+        *,
+        read: Callable[[], Awaitable[Company | Person]],
+        extend: Callable[..., dict[str, Any]],
+        write: Callable[[dict[str, Any]], Awaitable[object]],
+        outcome: SyncOutcome,
+    ) -> None:
+        """Add the lead's e-mail/phone to the record's lists when they changed since last sent.
+
+        Whether a PUT replaces a list or adds to it is undocumented (vendors.md #16), so the
+        record is read first and a list is sent as PipeRun's values plus ours: nothing an SDR
+        typed is dropped either way. A list PipeRun did not return is left alone."""
+        fingerprint = crm_lead_fingerprint(contacts)
+        if fingerprint == stored:
+            return
+        if contacts:
+            record = await read()
+            listed = record.model_fields_set
+            body = extend(
+                emails=record.emails if "contact_emails" in listed else None,
+                phones=record.phones if "contact_phones" in listed else None,
+            )
+            unlisted = [
+                key
+                for key, field in (
+                    ("contactEmails", "contact_emails"),
+                    ("contactPhones", "contact_phones"),
+                )
+                if key in contacts and field not in listed
+            ]
+            if unlisted:
+                log.warning("crm.contacts_not_listed", lead_id=lead.lead_id, step=step)
+            if body:
+                await write(body)
+                outcome.updated += 1
+        await self._save(lead.lead_id, {f"{step}_contacts_fingerprint": fingerprint}, done=None)
 
     async def _intend(self, lead_id: int, step: str) -> None:
         now = datetime.now(UTC)
@@ -438,11 +605,18 @@ class CrmSyncHandler:
             ),
             first_contact_at=first_contact or row.created_at,
             handed_off=pending_handoff is not None,
+            company_shared=company.shared if company else False,
         )
 
 
-def _same_person(person: Any, create: dict[str, Any], company_id: int | None) -> bool:
-    """A person found by name is ours when the company matches (or neither has one)."""
+def _same_person(
+    person: Person, create: dict[str, Any], company_id: int | None, phone: str | None
+) -> bool:
+    """A person found by name is ours only with a second key: the lead's phone among its
+    phones, or the company we link it to. A name alone may be a stranger (vendors.md #13);
+    without a second key the person is created again, a duplicate the SDR can merge."""
     if str(person.name).casefold().strip() != str(create["name"]).casefold().strip():
         return False
-    return company_id is None or person.company_id == company_id
+    if carries_phone(person.phones, phone):
+        return True
+    return company_id is not None and person.company_id == company_id

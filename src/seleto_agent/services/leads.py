@@ -40,8 +40,15 @@ from seleto_agent.domain.brazil import (
     validate_cnpj,
 )
 from seleto_agent.domain.catalog import Catalog
+from seleto_agent.domain.crm_lead import SHARED_CNPJ_NOTICE
 from seleto_agent.domain.jobs import JobKind
-from seleto_agent.domain.lead_slots import changed_slots, clean_slots, handoff_brief
+from seleto_agent.domain.lead_slots import (
+    MAX_SLOT_CHARS,
+    TOO_LONG,
+    changed_slots,
+    clean_slots,
+    handoff_brief,
+)
 from seleto_agent.domain.ownership import HANDOFF_LGPD
 from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.domain.temperature import (
@@ -82,6 +89,8 @@ class LeadUpdate:
 class CompanyResult:
     company_id: int | None
     created: bool
+    # The CNPJ was registered first by another lead: this lead is only linked to it.
+    shared: bool = False
     cnpj_formatted: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -170,24 +179,27 @@ class LeadService:
         uf_code = normalize_uf(uf) if uf else None
         if uf and uf_code is None:
             errors["uf"] = "UF desconhecida: use a sigla do estado (ex.: SP, SC, MG)"
-        name = " ".join(legal_name.split()) if legal_name and legal_name.strip() else None
+        name = _capped("legal_name", legal_name, errors)
+        place = _capped("city", city, errors)
         now = datetime.now(UTC)
         async with self._engine.begin() as conn:
             _, lead = await self._lead(conn, key, now)
-            company, created = await CompanyRepository(conn).upsert(
+            # Another lead's CNPJ gets this lead a link, never that lead's row (redteam L3).
+            company, created = await CompanyRepository(conn).register(
                 cnpj=normalised,
                 legal_name=name,
-                city=normalize_city(city) if city and city.strip() else None,
+                city=normalize_city(place) if place else None,
                 uf=uf_code,
-                contact_lead_id=lead.id,
+                lead_id=lead.id,
                 now=now,
             )
             if name and not lead.company_name:
                 await LeadRepository(conn).update_slots(lead.id, {"company_name": name}, now=now)
             await self._sync_crm(conn, lead.id, "company_registered", now)
+            action = "company.registered" if created else "company.reused"
             await _audit(
                 conn,
-                "company.registered" if created else "company.reused",
+                "company.shared" if company.shared else action,
                 key,
                 {"company_id": company.id},
                 now,
@@ -195,6 +207,7 @@ class LeadService:
         return CompanyResult(
             company_id=company.id,
             created=created,
+            shared=company.shared,
             cnpj_formatted=format_cnpj(normalised),
             errors=errors,
         )
@@ -391,10 +404,14 @@ class LeadService:
         created = handoff is None
         if handoff is None:
             quotes = await QuoteRepository(conn).for_lead(lead.id)
-            notes = "; ".join(
+            observations = [
                 f"Orçamento pedido: {q.product}" + (f" ({q.summary})" if q.summary else "")
                 for q in quotes
-            )
+            ]
+            company = await CompanyRepository(conn).for_lead(lead.id)
+            if company is not None and company.shared:
+                observations.append(SHARED_CNPJ_NOTICE)
+            notes = "; ".join(observations)
             handoff = await handoffs.create_pending(
                 conversation_key=key,
                 lead_id=lead.id,
@@ -428,6 +445,15 @@ class LeadService:
             )
         log.info("lead.handoff", kind=kind, handoff_id=handoff.id)
         return handoff, True
+
+
+def _capped(field_name: str, value: str | None, errors: dict[str, str]) -> str | None:
+    # redteam L8: these reach SDR briefs and CRM notes, capped like the text slots.
+    text = " ".join(value.split()) if value else None
+    if text and len(text) > MAX_SLOT_CHARS:
+        errors[field_name] = TOO_LONG
+        return None
+    return text or None
 
 
 def _lead_phone(conversation: ConversationRecord) -> str:

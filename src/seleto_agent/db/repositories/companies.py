@@ -1,8 +1,15 @@
-"""All SQL on `empresa` (the client's company table), deduplicated by CNPJ."""
+"""All SQL on `empresa` (the client's company table, deduplicated by CNPJ) and on
+`lead_companies`, the leads that registered each company.
+
+A CNPJ is public, so typing one proves nothing (redteam L3): the row belongs to the lead who
+registered it first (`contato`), and only that lead's answers fill or correct it. Another lead
+with the same CNPJ gets a link to the row and nothing else; its view of the company says it is
+shared, so the SDR brief and the CRM note can flag it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -10,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from seleto_agent.db.dialect import insert_for
 from seleto_agent.db.tables import empresa as t
+from seleto_agent.db.tables import lead_companies
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +28,8 @@ class CompanyRecord:
     city: str | None
     uf: str | None
     contact_lead_id: int | None
+    # Read for a lead that did not register the CNPJ first (another lead's row).
+    shared: bool = False
 
 
 _COLUMNS = [
@@ -41,24 +51,36 @@ class CompanyRepository:
         return CompanyRecord(**row._asdict()) if row else None
 
     async def for_lead(self, lead_id: int) -> CompanyRecord | None:
-        query = select(*_COLUMNS).where(t.c.contato == lead_id).order_by(t.c.id.desc()).limit(1)
+        """The company the lead registered last."""
+        query = (
+            select(*_COLUMNS)
+            .join(lead_companies, lead_companies.c.company_id == t.c.id)
+            .where(lead_companies.c.lead_id == lead_id)
+            .order_by(lead_companies.c.linked_at.desc(), t.c.id.desc())
+            .limit(1)
+        )
         row = (await self._conn.execute(query)).first()
-        return CompanyRecord(**row._asdict()) if row else None
+        if row is None:
+            return None
+        record = CompanyRecord(**row._asdict())
+        return replace(record, shared=record.contact_lead_id != lead_id)
 
-    async def upsert(
+    async def register(
         self,
         *,
         cnpj: str,
         legal_name: str | None,
         city: str | None,
         uf: str | None,
-        contact_lead_id: int,
+        lead_id: int,
         now: datetime,
     ) -> tuple[CompanyRecord, bool]:
-        """Insert the company, or fill what the stored one lacks; `True` when it was new.
+        """Record that the lead gave this CNPJ; `True` when the company is new.
 
-        A known value is never overwritten by an absent one, so a repeated call with fewer
-        arguments changes nothing."""
+        The first lead to register a CNPJ owns the row: its later calls fill or correct the
+        values (an absent one never erases a known one). A row whose owner is gone (lead
+        deleted) passes to the lead registering it. Any other lead is only linked, and the
+        record comes back `shared`."""
         inserted = await self._conn.execute(
             insert_for(self._conn, t)
             .values(
@@ -66,7 +88,7 @@ class CompanyRepository:
                 nome=legal_name,
                 cidade=city,
                 uf=uf,
-                contato=contact_lead_id,
+                contato=lead_id,
                 created_at=now,
                 updated_at=now,
             )
@@ -77,14 +99,14 @@ class CompanyRepository:
         created = inserted.first() is not None
         existing = await self.get_by_cnpj(cnpj)
         assert existing is not None
-        if not created:
+        if not created and existing.contact_lead_id in (None, lead_id):
             changes = {
                 column: value
                 for column, value, current in (
                     ("nome", legal_name, existing.legal_name),
                     ("cidade", city, existing.city),
                     ("uf", uf, existing.uf),
-                    ("contato", contact_lead_id, existing.contact_lead_id),
+                    ("contato", lead_id, existing.contact_lead_id),
                 )
                 if value is not None and value != current
             }
@@ -94,4 +116,12 @@ class CompanyRepository:
                 )
                 existing = await self.get_by_cnpj(cnpj)
                 assert existing is not None
-        return existing, created
+        link = insert_for(self._conn, lead_companies).values(
+            lead_id=lead_id, company_id=existing.id, linked_at=now
+        )
+        await self._conn.execute(
+            link.on_conflict_do_update(
+                index_elements=["lead_id", "company_id"], set_={"linked_at": now}
+            )
+        )
+        return replace(existing, shared=existing.contact_lead_id != lead_id), created

@@ -19,8 +19,10 @@ class CrmLinks:
     company_id: int | None = None
     company_created: bool = False
     company_fingerprint: str | None = None
+    company_contacts_fingerprint: str | None = None
     person_id: int | None = None
     person_fingerprint: str | None = None
+    person_contacts_fingerprint: str | None = None
     deal_id: int | None = None
     deal_fingerprint: str | None = None
     create_intents: dict[str, str] = field(default_factory=dict)

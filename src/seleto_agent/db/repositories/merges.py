@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from seleto_agent.db.dialect import insert_for
 from seleto_agent.db.repositories.handoffs import HandoffStatus
 from seleto_agent.db.tables import (
     chatwoot_links,
@@ -25,6 +26,7 @@ from seleto_agent.db.tables import (
     empresa,
     handoffs,
     inbound_events,
+    lead_companies,
     leads,
     lgpd_requests,
     orcamentos,
@@ -181,9 +183,25 @@ class MergeRepository:
             await self._conn.execute(
                 update(table).where(column == loser_id).values({column.name: survivor_id})
             )
+        await self._move_company_links(loser_id, survivor_id)
         await self._move_crm_jobs(loser_id, survivor_id, now=now)
         await self._conn.execute(delete(leads).where(leads.c.id == loser_id))
         return LeadsMerged(quotes_moved=moved, quotes_combined=combined, crm_left=crm_left)
+
+    async def _move_company_links(self, loser_id: int, survivor_id: int) -> None:
+        """The companies the other lead named become the survivor's too (its own links win);
+        the other lead's rows go with it (ON DELETE CASCADE)."""
+        rows = await self._conn.execute(
+            select(lead_companies.c.company_id, lead_companies.c.linked_at).where(
+                lead_companies.c.lead_id == loser_id
+            )
+        )
+        for company_id, linked_at in rows.all():
+            await self._conn.execute(
+                insert_for(self._conn, lead_companies)
+                .values(lead_id=survivor_id, company_id=company_id, linked_at=linked_at)
+                .on_conflict_do_nothing(index_elements=["lead_id", "company_id"])
+            )
 
     async def _move_quotes(
         self, loser_id: int, survivor_id: int, *, now: datetime

@@ -9,13 +9,14 @@ a 5xx the record may exist, so the caller's next job attempt looks it up before 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
+from seleto_agent.domain.brazil import same_cnpj
 from seleto_agent.integrations.http_retry import RetryAfterWait
 from seleto_agent.integrations.piperun.breaker import PipeRunBreaker
 from seleto_agent.integrations.piperun.errors import (
@@ -85,12 +86,30 @@ class PipeRunClient:
         name: str | None = None,
         external_code: str | None = None,
     ) -> list[Company]:
-        """Companies matching every filter given; the CNPJ is sent as the caller formatted it."""
+        """Companies matching every filter given; the CNPJ is sent as the caller formatted it.
+
+        PipeRun drops a `cnpj` filter it cannot parse and lists every company (vendors.md #9;
+        only two numeric formats are documented), so a CNPJ lookup stops after the first page
+        holding a company with another CNPJ: the pages after it are the rest of the account.
+        What PipeRun listed is returned as is; the caller compares CNPJs before using one.
+        """
         params = _filters(cnpj=cnpj, name=name, external_code=external_code)
-        return await self._find(Company, "/companies", params)
+        if cnpj is None or "cnpj" not in params:
+            return await self._find(Company, "/companies", params)
+        companies: list[Company] = []
+        async with contextlib.aclosing(self._pages("/companies", params)) as pages:
+            async for items in pages:
+                page = [_parse(Company, item, "GET", "/companies") for item in items]
+                companies += page
+                if not all(same_cnpj(company.cnpj, cnpj) for company in page):
+                    break
+        return companies
 
     async def get_company(self, company_id: int) -> Company:
-        return await self._one(Company, "GET", f"/companies/{company_id}")
+        """The company with its contact lists (`with=` names them, piperun.md §4.1)."""
+        return await self._one(
+            Company, "GET", f"/companies/{company_id}", params={"with": _CONTACT_RELATIONS}
+        )
 
     async def create_company(self, payload: Mapping[str, Any]) -> Company:
         return await self._one(Company, "POST", "/companies", payload=payload)
@@ -113,6 +132,8 @@ class PipeRunClient:
         return await self._find(Person, "/persons", params)
 
     async def get_person(self, person_id: int) -> Person:
+        # PipeRun's person answers carry `contact_emails`/`contact_phones` without `with=`,
+        # whose options are not documented for persons.
         return await self._one(Person, "GET", f"/persons/{person_id}")
 
     async def create_person(self, payload: Mapping[str, Any]) -> Person:
@@ -185,16 +206,24 @@ class PipeRunClient:
         self, path: str, params: Mapping[str, Any] | None = None, *, show: int = MAX_PAGE_SIZE
     ) -> AsyncIterator[JsonDict]:
         """Every item of a list endpoint, page by page (piperun.md §2): `cursor=` first, then
-        `meta.cursor.next` verbatim until it is null."""
+        `meta.cursor.next` verbatim until it is null or a page comes back empty (PipeRun's own
+        extractor stops on either; vendors.md #11)."""
+        async for items in self._pages(path, params, show=show):
+            for item in items:
+                yield item
+
+    async def _pages(
+        self, path: str, params: Mapping[str, Any] | None, *, show: int = MAX_PAGE_SIZE
+    ) -> AsyncGenerator[list[JsonDict], None]:
         query: JsonDict = {**(params or {}), "show": min(max(show, 1), MAX_PAGE_SIZE)}
         cursor = ""
         seen: set[str] = set()
         while True:
             envelope = await self._send("GET", path, params={**query, "cursor": cursor})
-            for item in envelope.items():
-                yield item
+            items = envelope.items()
+            yield items
             next_cursor = envelope.next_cursor()
-            if next_cursor is None:
+            if next_cursor is None or not items:
                 return
             if next_cursor in seen:
                 # A cursor that comes back would page forever; stop rather than loop.
@@ -217,9 +246,10 @@ class PipeRunClient:
         method: str,
         path: str,
         *,
+        params: Mapping[str, Any] | None = None,
         payload: Mapping[str, Any] | None = None,
     ) -> Model:
-        envelope = await self._send(method, path, payload=payload)
+        envelope = await self._send(method, path, params=params, payload=payload)
         record = envelope.one()
         if record is None:
             raise PipeRunUnavailable(f"{describe(method, path)}: answer without a record")
@@ -300,6 +330,7 @@ class PipeRunClient:
             ) from exc
 
 
+_CONTACT_RELATIONS = "contactEmails,contactPhones"
 # Paths where a call without filters would return every record of the account.
 _FILTER_REQUIRED = frozenset({"/companies", "/persons", "/deals", "/notes", "/cities"})
 
