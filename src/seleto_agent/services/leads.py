@@ -17,7 +17,7 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -63,6 +63,9 @@ from seleto_agent.services.ownership import OwnershipService
 log = get_logger(__name__)
 
 AGENT_ACTOR = "agent"
+# How long a CRM sync waits for the rest of its turn's tool calls (they run concurrently and
+# commit within milliseconds of each other); the CRM is not lead-facing, a second is nothing.
+CRM_SYNC_SETTLE = timedelta(seconds=1)
 
 
 class UnknownConversation(LookupError):
@@ -307,6 +310,10 @@ class LeadService:
             dedupe_key=f"crm.sync:{lead_id}:{uuid.uuid4().hex}",
             payload={"lead_id": lead_id, "reason": reason},
             now=now,
+            # The other tool calls of the same model response commit within this pause, so the
+            # sync reads them all (and folds their jobs into one) instead of filing a company
+            # by name a moment before its CNPJ arrives.
+            not_before=now + CRM_SYNC_SETTLE,
         )
 
     async def _lead(
