@@ -18,6 +18,7 @@ from agno.os.settings import AgnoAPISettings
 from fastapi import FastAPI
 
 from seleto_agent.api import admin, admin_jobs, health
+from seleto_agent.api.body_limit import BodyLimitMiddleware
 from seleto_agent.api.errors import install_error_handlers
 from seleto_agent.api.middleware import RequestContextMiddleware
 from seleto_agent.api.webhooks import chatwoot, zapi
@@ -84,5 +85,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         authorization_config=AuthorizationConfig(excluded_route_paths=PUBLIC_PATHS),
     )
     app = agent_os.get_app()
+    # Added last = outermost: the access log sees (and times) a 413 as well.
+    app.add_middleware(BodyLimitMiddleware, limit=runtime.settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app
