@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from seleto_agent.api.cursors import decode_cursor, encode_cursor
-from seleto_agent.api.deps import RuntimeDep, check_token
-from seleto_agent.api.errors import InvalidPayload, NotConfigured, NotFound
+from seleto_agent.api.deps import RuntimeDep, check_bearer
+from seleto_agent.api.errors import InvalidPayload, NotFound
 from seleto_agent.api.strict_json import StrictJsonRoute
 from seleto_agent.api.views import event_item
 from seleto_agent.db.ids import MAX_ROW_ID
@@ -43,12 +43,7 @@ RowIds = Annotated[
 
 
 def require_admin(request: Request, runtime: RuntimeDep) -> Runtime:
-    expected = secret(runtime.settings.admin_token)
-    if not expected:
-        raise NotConfigured("ADMIN_TOKEN is not set; the admin API is disabled")
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    check_token(token.strip() if scheme.lower() == "bearer" else "", expected)
+    check_bearer(request, secret(runtime.settings.admin_token), name="ADMIN_TOKEN")
     return runtime
 
 
