@@ -241,3 +241,46 @@ async def test_admin_body_with_a_lone_surrogate_is_a_4xx(service: Service) -> No
     raw = b'{"ids": [1], "status": "\\ud83d"}'
     response = await service.client.post("/admin/events/replay", content=raw, headers=headers)
     assert_error(response, 422, "ValidationError")
+
+
+# --- the Chatwoot webhook reads its body by the same rules ---------------------------------
+
+CHATWOOT_TOKEN = "bad-input-chatwoot-token"
+
+
+async def post_chatwoot(service: Service, raw: bytes) -> Any:
+    return await service.client.post(
+        f"/webhooks/chatwoot/{CHATWOOT_TOKEN}",
+        content=raw,
+        headers={"content-type": "application/json"},
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"[" * 200_000, id="array-nesting"),
+        pytest.param(b'{"a":' * 100_000, id="object-nesting"),
+        pytest.param(b'{"event": "message_created", "id": NaN}', id="nan"),
+    ],
+)
+async def test_unreadable_chatwoot_bodies_are_400_and_recorded(
+    service_factory: Any, raw: bytes
+) -> None:
+    service: Service = await service_factory(chatwoot_webhook_token=CHATWOOT_TOKEN)
+    response = await post_chatwoot(service, raw)
+    assert_error(response, 400, "MalformedJson")
+    [row] = await stored_events(service)
+    assert (row.provider, row.last_error, row.payload) == ("chatwoot", "malformed_json", raw)
+
+
+async def test_a_chatwoot_event_name_with_nul_and_a_lone_surrogate_is_stored(
+    service_factory: Any,
+) -> None:
+    service: Service = await service_factory(chatwoot_webhook_token=CHATWOOT_TOKEN)
+    raw = b'{"event": "conversation_updated\\u0000\\ud83d", "id": 7}'
+    response = await post_chatwoot(service, raw)
+    assert response.json() == {"status": "ignored"}
+    [row] = await stored_events(service)
+    assert row.event_type == "conversation_updated\ufffd"
+    assert row.payload == raw

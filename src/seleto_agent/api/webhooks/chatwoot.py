@@ -7,11 +7,13 @@ fast and never depends on WhatsApp or the model.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 
 from seleto_agent.api.deps import RuntimeDep, check_token
 from seleto_agent.api.errors import InvalidPayload, MalformedJson, Unauthorized
+from seleto_agent.domain.untrusted_json import UnreadableJson, loads
 from seleto_agent.integrations.chatwoot.signature import SignatureCheck, verify_signature
 from seleto_agent.integrations.chatwoot.webhook import InvalidChatwootPayload, parse_event
 from seleto_agent.observability.logging import get_logger
@@ -45,7 +47,7 @@ async def chatwoot_webhook(token: str, request: Request, runtime: RuntimeDep) ->
             log.warning("chatwoot.bad_signature", check=check.value)
             raise Unauthorized(f"signature check failed: {check.value}")
     try:
-        event = parse_event(raw)
+        event = parse_event(_document(raw))
     except InvalidChatwootPayload as exc:
         malformed = str(exc).endswith("is not JSON")
         await runtime.ingest.record_rejected(
@@ -61,3 +63,15 @@ async def chatwoot_webhook(token: str, request: Request, runtime: RuntimeDep) ->
         raw=raw, event=event, delivery_id=request.headers.get("x-chatwoot-delivery")
     )
     return {"status": outcome.value}
+
+
+def _document(raw: bytes) -> dict[str, Any]:
+    """The body read by the webhooks' rules (depth, NaN, storable strings: C29) before the
+    Chatwoot parser sees it."""
+    try:
+        document = loads(raw)
+    except UnreadableJson as exc:
+        raise InvalidChatwootPayload("Chatwoot webhook body is not JSON") from exc
+    if not isinstance(document, dict):
+        raise InvalidChatwootPayload("Chatwoot webhook body is not a JSON object")
+    return document
