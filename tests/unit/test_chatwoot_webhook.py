@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,13 +14,8 @@ from seleto_agent.integrations.chatwoot.signature import SignatureCheck, sign, v
 from seleto_agent.integrations.chatwoot.webhook import InvalidChatwootPayload, parse_event
 from seleto_agent.settings import PROJECT_ROOT
 
-CONTRACT_DIR = Path(
-    os.environ.get(
-        "CHATWOOT_CONTRACT_DIR",
-        str(PROJECT_ROOT.parent / "shared" / "contracts" / "fixtures" / "chatwoot"),
-    )
-)
-DOCS_SAMPLE = CONTRACT_DIR / "webhook_message_created_docs_sample.json"
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "vendor" / "chatwoot"
+DOCS_SAMPLE = FIXTURES / "webhook_message_created_docs_sample.json"
 
 
 def _conversation(**overrides: Any) -> dict[str, Any]:
