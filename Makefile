@@ -7,9 +7,10 @@ export AGNO_TELEMETRY := false
 
 .PHONY: install run test demo bench eval lint format
 
-# uv comes from PyPI when missing (a fresh machine has nothing else).
+# uv comes from PyPI when missing (a fresh machine has nothing else); .ci/install-uv tries
+# pipx, then pip --user, then pip --user --break-system-packages (PEP 668 Pythons).
 $(UV):
-	python3 -m pip install --user --quiet uv
+	bash .ci/install-uv
 
 install: $(UV)
 	$(UV) sync --frozen
@@ -19,7 +20,10 @@ run: install
 	$(UV) run seleto-agent migrate
 	$(UV) run seleto-agent serve --port $(PORT)
 
+# A local Postgres that is installed but stopped is started first; one that cannot be reached
+# stops the run at once with one line saying so (tests/conftest.py).
 test: install
+	bash .ci/start-postgres "$(TEST_DATABASE_URL)"
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(UV) run pytest
 
 lint: install

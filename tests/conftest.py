@@ -63,6 +63,40 @@ def migrate_database(url: str) -> None:
     asyncio.run(_migrate())
 
 
+# --- Postgres must be up before the run starts (C29) ---------------------------------------
+_NEEDS_POSTGRES = {"postgres_url", "eval_database_url"}
+
+
+def _needs_postgres(item: pytest.Item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    callspec = getattr(item, "callspec", None)
+    param = callspec.params.get("database_url") if callspec is not None else None
+    return bool(names & _NEEDS_POSTGRES) or ("database_url" in names and param == "postgres")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """One clear line when the server is down, instead of an error per Postgres test."""
+    if not any(_needs_postgres(item) for item in session.items):
+        return
+    url = make_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_PG))
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        psycopg.connect(dsn, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        # psycopg: 'connection failed: connection to server at "h", port 1 failed: <why>\n...'
+        reason = str(exc).splitlines()[0].rsplit("failed: ", 1)[-1].strip()[:120]
+        shown = url.render_as_string(hide_password=True)
+        pytest.exit(
+            f"Postgres at TEST_DATABASE_URL={shown} is not reachable ({reason}). Start it "
+            "(`pg_ctlcluster --skip-systemctl-redirect <version> main start`; `make test` does "
+            "this itself when it can) or point TEST_DATABASE_URL at a running server.",
+            returncode=3,
+        )
+
+
+# ------------------------------------------------------------------------------------------
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh database on the test server for this run, dropped at the end."""

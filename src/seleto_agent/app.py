@@ -18,8 +18,10 @@ from agno.os.settings import AgnoAPISettings
 from fastapi import FastAPI
 
 from seleto_agent.api import admin, admin_jobs, health
+from seleto_agent.api.body_limit import BodyLimitMiddleware
 from seleto_agent.api.errors import install_error_handlers
 from seleto_agent.api.middleware import RequestContextMiddleware
+from seleto_agent.api.private_routes import AgentOSLandingGuard
 from seleto_agent.api.webhooks import chatwoot, zapi
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.runtime import Runtime, closing
@@ -84,5 +86,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         authorization_config=AuthorizationConfig(excluded_route_paths=PUBLIC_PATHS),
     )
     app = agent_os.get_app()
+    if runtime.settings.app_env is AppEnv.PROD:
+        app.add_middleware(AgentOSLandingGuard, key=secret(runtime.settings.os_security_key))
+    # Added last = outermost: the access log sees (and times) a 413 as well.
+    app.add_middleware(BodyLimitMiddleware, limit=runtime.settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

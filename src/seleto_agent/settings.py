@@ -29,14 +29,87 @@ class WhatsAppProviderName(StrEnum):
     META = "meta"
 
 
-class MissingSecretsError(RuntimeError):
-    """Raised at start-up in prod when required secrets are unset; names every one of them."""
+# --- prod secret rules (C29) -------------------------------------------------------------
+# Secrets we generate ourselves (shared with Z-API, Chatwoot, Meta or ops): at least this long.
+# 32 characters of `openssl rand -hex 32` output are 128 bits, out of reach of online guessing
+# (401s are not rate-limited) and of any offline search; shorter ones are typed, not generated.
+MIN_SECRET_LENGTH = 32
+# A long run of one or two characters passes a length check but is no secret.
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+OWN_SECRETS = {
+    "ADMIN_TOKEN": "admin_token",
+    "OS_SECURITY_KEY": "os_security_key",
+    "ZAPI_WEBHOOK_TOKEN": "zapi_webhook_token",
+    "CHATWOOT_WEBHOOK_TOKEN": "chatwoot_webhook_token",
+    "LOG_PII_KEY": "log_pii_key",
+    "META_VERIFY_TOKEN": "meta_verify_token",
+    # Issued by Meta, always 32 hex characters: the length rule catches a truncated paste.
+    "META_APP_SECRET": "meta_app_secret",
+}
+# Issued by the vendor, whose format we do not choose (Chatwoot's tokens are 24 characters):
+# only refused when they are a value published in this repository.
+VENDOR_SECRETS = {
+    "OPENAI_API_KEY": "openai_api_key",
+    "ZAPI_INSTANCE_TOKEN": "zapi_instance_token",
+    "ZAPI_CLIENT_TOKEN": "zapi_client_token",
+    "META_ACCESS_TOKEN": "meta_access_token",
+    "CHATWOOT_API_TOKEN": "chatwoot_api_token",
+    "CHATWOOT_WEBHOOK_SECRET": "chatwoot_webhook_secret",
+    "PIPERUN_TOKEN": "piperun_token",
+}
+SECRET_VARIABLES = frozenset(OWN_SECRETS) | frozenset(VENDOR_SECRETS)
+# Values anyone can read in this repository or its history: the dev values .env.example used to
+# ship, the default below, and the simulators' fake credentials (sandbox/config.py).
+PUBLISHED_PLACEHOLDERS = frozenset(
+    {
+        "dev-admin-token",
+        "dev-os-security-key",
+        "dev-webhook-token",
+        "dev-only-log-key",
+        "sandbox-instance-token",
+        "sandbox-client-token",
+        "0123456789abcdef0123456789abcdef",
+        "sandbox-chatwoot-user-token",
+        "sandbox-chatwoot-bot-token",
+        "sandbox-chatwoot-webhook-secret",
+        "sk-sandbox-not-a-real-key",
+    }
+)
 
-    def __init__(self, missing: list[str]) -> None:
+
+def secret_weakness(value: str, *, own: bool) -> str | None:
+    """Why a secret is unfit for prod, or None; the reason never quotes the value."""
+    if value in PUBLISHED_PLACEHOLDERS:
+        return "a value published in this repository"
+    if own and len(value) < MIN_SECRET_LENGTH:
+        return f"shorter than {MIN_SECRET_LENGTH} characters"
+    if own and len(set(value)) < MIN_SECRET_DISTINCT_CHARACTERS:
+        return f"fewer than {MIN_SECRET_DISTINCT_CHARACTERS} distinct characters"
+    return None
+
+
+class MissingSecretsError(RuntimeError):
+    """Raised at start-up in prod when required secrets are unset or weak; names every one."""
+
+    def __init__(self, missing: list[str], weak: dict[str, str] | None = None) -> None:
         self.missing = missing
+        self.weak = weak or {}
+        problems = []
+        if missing:
+            problems.append("set these variables: " + ", ".join(sorted(missing)))
+        if self.weak:
+            problems.append(
+                "replace these: "
+                + ", ".join(f"{name} ({why})" for name, why in sorted(self.weak.items()))
+            )
         super().__init__(
-            "APP_ENV=prod refuses to start; set these variables: " + ", ".join(sorted(missing))
+            "APP_ENV=prod refuses to start; "
+            + "; ".join(problems)
+            + ". Generate a secret with `openssl rand -hex 32`."
         )
+
+
+# -----------------------------------------------------------------------------------------
 
 
 class Settings(BaseSettings):
@@ -194,6 +267,11 @@ class Settings(BaseSettings):
     # Webhook bodies above this are refused with 413 (INTERFACE.md: 1 MiB).
     max_body_bytes: int = 1024 * 1024
     port: int = 8000
+    # /metrics without a bearer (INTERFACE §3). Business volumes are not for the internet: in
+    # prod the default is off, and Prometheus then sends `Authorization: Bearer ADMIN_TOKEN`.
+    metrics_public: bool = Field(
+        default_factory=lambda data: data.get("app_env") is not AppEnv.PROD
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -249,11 +327,23 @@ class Settings(BaseSettings):
             missing.append("LOG_PII_KEY")
         return missing
 
+    def weak_prod_secrets(self) -> dict[str, str]:
+        """Set secrets that prod refuses, by variable name, with the reason."""
+        weak: dict[str, str] = {}
+        for rules, own in ((OWN_SECRETS, True), (VENDOR_SECRETS, False)):
+            for name, field in rules.items():
+                value = secret(getattr(self, field))
+                reason = secret_weakness(value, own=own) if value else None
+                if reason is not None:
+                    weak[name] = reason
+        return weak
+
     def check_for_startup(self) -> None:
         if self.app_env is AppEnv.PROD:
             missing = self.missing_prod_secrets()
-            if missing:
-                raise MissingSecretsError(missing)
+            weak = {k: v for k, v in self.weak_prod_secrets().items() if k not in missing}
+            if missing or weak:
+                raise MissingSecretsError(missing, weak)
 
 
 def _is_set(value: object) -> bool:

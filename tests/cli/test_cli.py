@@ -83,3 +83,24 @@ def test_prod_without_secrets_exits_naming_them() -> None:
     assert result.returncode == 2
     assert "OPENAI_API_KEY" in result.stderr
     assert "ZAPI_WEBHOOK_TOKEN" in result.stderr
+
+
+def test_prod_with_a_published_or_short_secret_exits_naming_it() -> None:
+    strong = "5d1f0c9e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e"
+    result = run_cli(
+        "serve",
+        APP_ENV="prod",
+        ADMIN_TOKEN="dev-admin-token",
+        OS_SECURITY_KEY="too-short",
+        OPENAI_API_KEY="sk-issued-by-the-provider",
+        ZAPI_INSTANCE_ID="3C8A1F",
+        ZAPI_INSTANCE_TOKEN="vendor-issued-instance-token",
+        ZAPI_CLIENT_TOKEN="vendor-issued-client-token",
+        ZAPI_WEBHOOK_TOKEN=strong,
+        LOG_PII_KEY=strong[::-1],
+    )
+    assert result.returncode == 2
+    assert "ADMIN_TOKEN (a value published in this repository)" in result.stderr
+    assert "OS_SECURITY_KEY (shorter than 32 characters)" in result.stderr
+    assert "too-short" not in result.stderr
+    assert "ZAPI_WEBHOOK_TOKEN" not in result.stderr

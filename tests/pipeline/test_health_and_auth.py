@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from seleto_agent.app import create_app
+from seleto_agent.observability.logging import configure_logging
 from seleto_agent.runtime import build_runtime
 from seleto_agent.settings import Settings
 from tests.conftest import Sandbox, Service, make_settings
@@ -119,3 +122,79 @@ async def test_openapi_is_hidden_in_prod(service_factory: Any) -> None:
     key = {"Authorization": "Bearer k"}
     assert (await service.client.get("/openapi.json", headers=key)).status_code == 404
     assert (await service.client.get("/docs", headers=key)).status_code == 404
+
+
+# --- what is public in prod (C29) ----------------------------------------------------------
+
+
+async def test_metrics_need_the_admin_bearer_when_not_public(service_factory: Any) -> None:
+    service: Service = await service_factory(metrics_public=False)
+    anonymous = await service.client.get("/metrics")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"] == "Unauthorized"
+    wrong = await service.client.get("/metrics", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    scraped = await service.client.get("/metrics", headers=service.admin_headers())
+    assert scraped.status_code == 200
+    assert "seleto_webhooks_total" in scraped.text
+
+
+async def test_metrics_are_private_by_default_in_prod(service_factory: Any) -> None:
+    service: Service = await service_factory(app_env="prod", os_security_key="k")
+    assert (await service.client.get("/metrics")).status_code == 401
+    assert (
+        await service.client.get("/metrics", headers=service.admin_headers())
+    ).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/health", "/info"])
+async def test_agentos_landing_routes_need_the_os_key_in_prod(
+    service_factory: Any, path: str
+) -> None:
+    service: Service = await service_factory(app_env="prod", os_security_key="k")
+    anonymous = await service.client.get(path)
+    assert anonymous.status_code == 401
+    assert set(anonymous.json()) == {"error", "detail"}
+    assert "agno_version" not in anonymous.text
+    keyed = await service.client.get(path, headers={"Authorization": "Bearer k"})
+    assert keyed.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/health", "/info"])
+async def test_agentos_landing_routes_stay_open_in_dev(service: Service, path: str) -> None:
+    assert (await service.client.get(path)).status_code == 200
+
+
+async def test_healthz_stays_public_in_prod(service_factory: Any) -> None:
+    service: Service = await service_factory(app_env="prod", os_security_key="k")
+    assert (await service.client.get("/healthz")).json() == {"status": "ok"}
+    assert (await service.client.get("/readyz")).json() == {"status": "ready"}
+
+
+async def test_readyz_in_prod_names_no_migration_publicly(
+    sandbox: Sandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(level="INFO", fmt="json", pii_key=b"test-key")
+    try:
+        settings = make_settings(f"sqlite:///{tmp_path / 'fresh.db'}", sandbox.url, app_env="prod")
+        response = await readyz_without_lifespan(settings)
+        output = capfd.readouterr().out
+    finally:
+        logging.getLogger().handlers = []
+    assert response.status_code == 503
+    assert response.json() == {"status": "not_ready", "reason": "not ready; see the logs"}
+    # The operator still learns why, from the log line.
+    assert "migrations not applied" in output
+
+
+async def test_readyz_in_prod_names_no_database_error_publicly(sandbox: Sandbox) -> None:
+    settings = make_settings(
+        "postgresql://postgres@127.0.0.1:1/nowhere",
+        sandbox.url,
+        worker_embedded=False,
+        app_env="prod",
+    )
+    response = await readyz_without_lifespan(settings)
+    assert response.status_code == 503
+    assert "OperationalError" not in response.text
+    assert response.json()["reason"] == "not ready; see the logs"

@@ -19,14 +19,8 @@ from seleto_agent.integrations.chatwoot.signature import (
 from seleto_agent.integrations.chatwoot.webhook import InvalidChatwootPayload, parse_event
 from seleto_agent.settings import PROJECT_ROOT
 
-DOCS_SAMPLE = (
-    PROJECT_ROOT
-    / "tests"
-    / "fixtures"
-    / "vendor"
-    / "chatwoot"
-    / "webhook_message_created_docs_sample.json"
-)
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "vendor" / "chatwoot"
+DOCS_SAMPLE = FIXTURES / "webhook_message_created_docs_sample.json"
 
 
 def _conversation(**overrides: Any) -> dict[str, Any]:

@@ -6,13 +6,15 @@ import base64
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from seleto_agent.api.cursors import decode_cursor, encode_cursor
-from seleto_agent.api.deps import RuntimeDep, check_token
-from seleto_agent.api.errors import InvalidPayload, NotConfigured, NotFound
+from seleto_agent.api.deps import RuntimeDep, check_bearer
+from seleto_agent.api.errors import InvalidPayload, NotFound
+from seleto_agent.api.strict_json import StrictJsonRoute
 from seleto_agent.api.views import event_item
+from seleto_agent.db.ids import MAX_ROW_ID
 from seleto_agent.db.repositories.companies import CompanyRepository
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.crm import CrmRepository
@@ -27,25 +29,28 @@ from seleto_agent.domain.ownership import Transition
 from seleto_agent.domain.phone import WhatsAppAddress, normalise_phone_input, parse_whatsapp_id
 from seleto_agent.runtime import Runtime
 from seleto_agent.services.identity import find_conversation_key
-from seleto_agent.services.replay import ReplayResult
+from seleto_agent.services.replay import MAX_BULK_REPLAY, ReplayResult
 from seleto_agent.settings import secret
 
 MAX_PAGE = 200
 ADMIN_ACTOR = "admin_api"
 
+# Ids from a path or a body: past the id column's range is a 422, never a driver error.
+RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+RowIds = Annotated[
+    list[Annotated[int, Field(ge=1, le=MAX_ROW_ID)]] | None,
+    # A replay by ids touches as many events as a bulk replay by status at most.
+    Field(max_length=MAX_BULK_REPLAY),
+]
+
 
 def require_admin(request: Request, runtime: RuntimeDep) -> Runtime:
-    expected = secret(runtime.settings.admin_token)
-    if not expected:
-        raise NotConfigured("ADMIN_TOKEN is not set; the admin API is disabled")
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    check_token(token.strip() if scheme.lower() == "bearer" else "", expected)
+    check_bearer(request, secret(runtime.settings.admin_token), name="ADMIN_TOKEN")
     return runtime
 
 
 AdminDep = Annotated[Runtime, Depends(require_admin)]
-router = APIRouter(prefix="/admin")
+router = APIRouter(prefix="/admin", route_class=StrictJsonRoute)
 
 
 @router.get("/events")
@@ -70,7 +75,7 @@ async def list_events(
 
 @router.get("/events/{event_id}")
 async def get_event(
-    event_id: int, runtime: AdminDep, include_payload: bool = False
+    event_id: RowIdPath, runtime: AdminDep, include_payload: bool = False
 ) -> dict[str, Any]:
     async with runtime.engine.connect() as conn:
         repo = EventRepository(conn)
@@ -89,7 +94,7 @@ async def get_event(
 
 
 class ReplayRequest(BaseModel):
-    ids: list[int] | None = None
+    ids: RowIds = None
     status: EventStatus | None = None
     dry_run: bool = False
 
@@ -104,7 +109,7 @@ def replay_body(result: ReplayResult, dry_run: bool) -> dict[str, Any]:
 
 
 @router.post("/events/{event_id}/replay", status_code=202)
-async def replay_one(event_id: int, runtime: AdminDep) -> dict[str, Any]:
+async def replay_one(event_id: RowIdPath, runtime: AdminDep) -> dict[str, Any]:
     result = await runtime.replay.replay(ids=[event_id], actor=ADMIN_ACTOR)
     if result.not_found:
         raise NotFound(f"event {event_id} not found")

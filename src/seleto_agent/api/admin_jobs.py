@@ -7,14 +7,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from seleto_agent.api.admin import ADMIN_ACTOR, MAX_PAGE, AdminDep, replay_body
+from seleto_agent.api.admin import (
+    ADMIN_ACTOR,
+    MAX_PAGE,
+    AdminDep,
+    RowIdPath,
+    RowIds,
+    replay_body,
+)
 from seleto_agent.api.cursors import decode_cursor, encode_cursor
 from seleto_agent.api.errors import InvalidPayload, NotFound
+from seleto_agent.api.strict_json import StrictJsonRoute
 from seleto_agent.api.views import job_item
 from seleto_agent.db.repositories.jobs import JobRepository
 from seleto_agent.domain.jobs import JobKind, JobStatus
 
-router = APIRouter(prefix="/admin")
+router = APIRouter(prefix="/admin", route_class=StrictJsonRoute)
 
 
 @router.get("/jobs")
@@ -38,7 +46,7 @@ async def list_jobs(
 
 
 @router.get("/jobs/{job_id}")
-async def get_job(job_id: int, runtime: AdminDep) -> dict[str, Any]:
+async def get_job(job_id: RowIdPath, runtime: AdminDep) -> dict[str, Any]:
     async with runtime.engine.connect() as conn:
         job = await JobRepository(conn).get(job_id)
     if job is None:
@@ -47,14 +55,14 @@ async def get_job(job_id: int, runtime: AdminDep) -> dict[str, Any]:
 
 
 class JobReplayRequest(BaseModel):
-    ids: list[int] | None = None
+    ids: RowIds = None
     status: JobStatus | None = None
     kind: JobKind | None = None
     dry_run: bool = False
 
 
 @router.post("/jobs/{job_id}/replay", status_code=202)
-async def replay_job(job_id: int, runtime: AdminDep) -> dict[str, Any]:
+async def replay_job(job_id: RowIdPath, runtime: AdminDep) -> dict[str, Any]:
     result = await runtime.job_replay.replay(ids=[job_id], actor=ADMIN_ACTOR)
     if result.not_found:
         raise NotFound(f"job {job_id} not found")

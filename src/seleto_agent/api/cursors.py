@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from seleto_agent.api.errors import InvalidPayload
+from seleto_agent.db.ids import MAX_ROW_ID
 
 
 def encode_cursor(last_id: int) -> str:
@@ -15,8 +16,9 @@ def decode_cursor(cursor: str) -> int:
     try:
         decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = decoded.partition(":")
-        if prefix != "id":
+        last_id = int(value)
+        if prefix != "id" or not 0 < last_id <= MAX_ROW_ID:
             raise ValueError(cursor)
-        return int(value)
+        return last_id
     except ValueError as exc:
         raise InvalidPayload("invalid cursor") from exc

@@ -1,4 +1,4 @@
-"""Request-scoped access to the runtime, and the shared body/token helpers of the edge."""
+"""Request-scoped access to the runtime, and the shared token check of the edge."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from seleto_agent.api.errors import PayloadTooLarge, Unauthorized
+from seleto_agent.api.errors import NotConfigured, Unauthorized
 from seleto_agent.runtime import Runtime
 
 
@@ -26,16 +26,9 @@ def check_token(given: str, expected: str | None) -> None:
         raise Unauthorized("invalid or missing token")
 
 
-async def read_body_limited(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (413) past `limit` bytes without reading the rest."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def check_bearer(request: Request, expected: str | None, *, name: str) -> None:
+    """`Authorization: Bearer <expected>`; 503 when the secret `name` is not configured."""
+    if not expected:
+        raise NotConfigured(f"{name} is not set; this route is disabled")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    check_token(token.strip() if scheme.lower() == "bearer" else "", expected)

@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from seleto_agent.domain.untrusted_json import clean_text
 from seleto_agent.observability.logging import get_logger
 
 log = get_logger(__name__)
@@ -52,7 +53,8 @@ class NotConfigured(ApiError):
 
 
 def error_response(status_code: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status_code)
+    # A detail may quote a caller's input; a lone surrogate in it would fail the UTF-8 render.
+    return JSONResponse({"error": code, "detail": clean_text(detail)}, status_code=status_code)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -62,6 +64,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        unreadable = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+        if unreadable:
+            reason = unreadable[0].get("ctx", {}).get("error", "not valid JSON")
+            return error_response(400, "MalformedJson", f"body is not valid JSON ({reason})")
         fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
         return error_response(422, "ValidationError", f"invalid fields: {fields}")
 

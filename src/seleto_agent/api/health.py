@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from seleto_agent.api.deps import RuntimeDep
+from seleto_agent.api.deps import RuntimeDep, check_bearer
+from seleto_agent.settings import AppEnv, secret
 
 router = APIRouter()
+
+# In prod the reason (pending migration names, the database error's class) goes to the log
+# (`readyz.not_ready`), not to whoever probes the public route.
+PUBLIC_NOT_READY = "not ready; see the logs"
 
 
 @router.get("/healthz")
@@ -20,14 +25,15 @@ async def healthz() -> dict[str, str]:
 async def readyz(runtime: RuntimeDep) -> JSONResponse | dict[str, str]:
     reason = await runtime.readiness.not_ready_reason()
     if reason is not None:
-        return _not_ready(reason)
+        if runtime.settings.app_env is AppEnv.PROD:
+            reason = PUBLIC_NOT_READY
+        return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
     return {"status": "ready"}
 
 
-def _not_ready(reason: str) -> JSONResponse:
-    return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
-
-
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    if not runtime.settings.metrics_public:
+        # Business volumes: Prometheus scrapes with `authorization: credentials` = ADMIN_TOKEN.
+        check_bearer(request, secret(runtime.settings.admin_token), name="ADMIN_TOKEN")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

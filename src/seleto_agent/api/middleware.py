@@ -25,7 +25,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(_REQUEST_ID_HEADER, b"").decode()
+        # Latin-1 as Starlette reads headers: any bytes decode, a caller cannot make this raise.
+        incoming = dict(scope.get("headers") or []).get(_REQUEST_ID_HEADER, b"").decode("latin-1")
         request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
         started = time.perf_counter()
         status_holder = {"status": 500}

@@ -35,13 +35,18 @@ POOL_SIZE = 20
 
 
 def create_engine(database_url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
+    """`hide_parameters`: a failed statement's message would otherwise quote the row (message
+    text, phone, name) into logs and `last_error`."""
     url = async_url(database_url)
     if url.get_backend_name() == "sqlite":
         database = url.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, pool_size=pool_size
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            pool_size=pool_size,
+            hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -52,6 +57,7 @@ def create_engine(database_url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngi
         pool_pre_ping=True,
         # Supabase's pooler closes idle connections; recycle before it does.
         pool_recycle=1800,
+        hide_parameters=True,
     )
 
 

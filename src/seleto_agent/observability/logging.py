@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from seleto_agent.observability.errors import safe_traceback
 from seleto_agent.observability.redaction import RedactPII
 
 # Third-party loggers that log request URLs, SQL parameters or message bodies below WARNING.
@@ -41,7 +42,7 @@ def configure_logging(*, level: str, fmt: str, pii_key: bytes) -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
+        _format_exc_info_safely,
         _drop_color_message,
         RedactPII(pii_key),
     ]
@@ -98,6 +99,22 @@ def _drop_color_message(
 ) -> MutableMapping[str, Any]:
     # uvicorn duplicates its message with terminal colour codes for its own formatter.
     event_dict.pop("color_message", None)
+    return event_dict
+
+
+def _format_exc_info_safely(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog's `format_exc_info`, but exception messages never reach the line: they quote
+    rows, vendor bodies and arguments (observability/errors.py)."""
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    error = exc_info if isinstance(exc_info, BaseException) else None
+    if isinstance(exc_info, tuple):
+        error = exc_info[1]
+    if error is not None:
+        event_dict["exception"] = safe_traceback(error)
     return event_dict
 
 

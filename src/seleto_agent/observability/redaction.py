@@ -28,6 +28,9 @@ _CPF_RE = re.compile(r"\b\d{3}\.\d{3}\.\d{3}-\d{2}\b")
 _PHONE_RE = re.compile(r"(?<![\w])\+?\(?\d[\d\s().-]{8,18}\d(?![\w])")
 # Z-API puts the instance token in the URL path; never let a URL carry it into a log.
 _PATH_TOKEN_RE = re.compile(r"(/token/|/webhooks/(?:zapi|chatwoot)/)[^/\s?\"']+")
+# A SQLAlchemy error message lists the statement's values (the whole row) after `[parameters:`;
+# everything from there to SQLAlchemy's closing "(Background on this error" note goes.
+_SQL_PARAMETERS_RE = re.compile(r"\[parameters: .*?(?=\(Background on this error|\Z)", re.DOTALL)
 
 
 def mask_email(value: str) -> str:
@@ -44,6 +47,7 @@ def _mask_phone_match(match: re.Match[str]) -> str:
 
 def scrub(text: str) -> str:
     """Mask every identifier found in free text."""
+    text = _SQL_PARAMETERS_RE.sub("[parameters: hidden]\n", text)
     text = _PATH_TOKEN_RE.sub(r"\1***", text)
     text = _EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
     text = _CNPJ_MASKED_RE.sub("**.***.***/****-**", text)

@@ -92,6 +92,7 @@ class FaultSpec(BaseModel):
     respond_status: int | None = Field(default=None, ge=200, le=599)
     callbacks_after: float = Field(default=0.0, ge=0)
     drop_callbacks: bool = False
+    error: str | None = None
 
 
 class ZapiFaultsRequest(BaseModel):

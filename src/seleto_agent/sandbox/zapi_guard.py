@@ -97,7 +97,9 @@ def fault_rejection(fault: ZapiFault) -> ZapiRejection | None:
     headers: dict[str, str] = {}
     if fault.retry_after is not None:
         headers["Retry-After"] = _format_seconds(fault.retry_after)
-    if fault.status == 500:
+    if fault.error is not None:
+        message = fault.error
+    elif fault.status == 500:
         message = "Internal server error"
     elif fault.status == 429:
         message = "Too many requests"

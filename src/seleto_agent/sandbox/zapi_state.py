@@ -56,6 +56,9 @@ class ZapiFault:
     callbacks_after: float = 0.0
     # ...or are never posted (a lost webhook).
     drop_callbacks: bool = False
+    # The text of the failure's `{"error": ...}` body. Z-API's error texts are free (vendors.md
+    # §15); a proxy or a future version may quote the request, phone and message included.
+    error: str | None = None
 
     @property
     def sleep_seconds(self) -> float:

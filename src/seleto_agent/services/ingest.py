@@ -6,11 +6,12 @@ arbiter, so ten concurrent copies of one message store one row.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from seleto_agent.db.ids import chunked
 from seleto_agent.db.repositories.chatwoot import queue_mirror
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.events import EventRepository, NewEvent
@@ -208,18 +209,11 @@ class IngestService:
             received_at=now,
             last_error=f"delivery_status:{update.status}",
         )
+        # The adapter turns a callback without ids into an ignored one: there is a first chunk.
+        first, *rest = chunked(update.provider_message_ids)
         async with self._engine.begin() as conn:
             await EventRepository(conn).insert_unique(event)
-            # Kept even when it matches nothing yet: the send may not have stored its id.
-            await ReceiptRepository(conn).add(
-                provider=update.provider,
-                message_ids=update.provider_message_ids,
-                status=update.status,
-                now=now,
-            )
-            matched = await OutboundRepository(conn).record_delivery(
-                update.provider_message_ids, update.status, now
-            )
+            matched = await self._apply_receipts(conn, update, first, now)
             if not matched and update.sent_to is not None:
                 # An id we do not hold: maybe the send whose answer was lost.
                 await record_proof(
@@ -230,8 +224,23 @@ class IngestService:
                     conversation_key=await find_conversation_key(conn, update.sent_to),
                     text=None,
                 )
+        # Any further ids in short transactions of their own: a SQLite writer holds the whole
+        # database, and a lead's message must not wait behind a callback naming thousands.
+        for chunk in rest:
+            async with self._engine.begin() as conn:
+                matched += await self._apply_receipts(conn, update, chunk, now)
         log.info("outbound.delivery_status", status=update.status, matched=matched)
         return IngestOutcome.IGNORED
+
+    @staticmethod
+    async def _apply_receipts(
+        conn: AsyncConnection, update: DeliveryUpdate, ids: Sequence[str], now: datetime
+    ) -> int:
+        # Kept even when it matches nothing yet: the send may not have stored its id.
+        await ReceiptRepository(conn).add(
+            provider=update.provider, message_ids=ids, status=update.status, now=now
+        )
+        return await OutboundRepository(conn).record_delivery(ids, update.status, now)
 
     async def _echo(self, raw: bytes, echo: SentEcho) -> IngestOutcome:
         """Our own send, echoed back: starts nothing, but proves which text went out."""

@@ -29,6 +29,7 @@ from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundReposi
 from seleto_agent.db.repositories.send_proofs import SendProofRepository
 from seleto_agent.domain.events import OutboundStatus
 from seleto_agent.integrations.whatsapp import WhatsAppError, WhatsAppOutcomeUnknown, WhatsAppSender
+from seleto_agent.observability.errors import describe_error
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import OUTBOUND, OUTBOUND_AMBIGUOUS
 from seleto_agent.services.send_confirmation import apply_early_receipts, confirm_from_proofs
@@ -162,7 +163,10 @@ class OutboundService:
         except WhatsAppError as exc:
             async with self._engine.begin() as conn:
                 await OutboundRepository(conn).mark_failed(
-                    record.id, attempt=claim.attempt, error=str(exc)[:500], now=datetime.now(UTC)
+                    record.id,
+                    attempt=claim.attempt,
+                    error=describe_error(exc),
+                    now=datetime.now(UTC),
                 )
             OUTBOUND.labels(self.provider, "failed").inc()
             raise
@@ -205,7 +209,10 @@ class OutboundService:
         async with self._engine.begin() as conn:
             repo = OutboundRepository(conn)
             await repo.mark_unknown(
-                record.id, attempt=claim.attempt, error=str(exc)[:500], ambiguous_sends=ambiguous
+                record.id,
+                attempt=claim.attempt,
+                error=describe_error(exc),
+                ambiguous_sends=ambiguous,
             )
             current, _now = await repo.current(record.id)
             if current.status is OutboundStatus.SENT:

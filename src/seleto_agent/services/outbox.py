@@ -26,6 +26,7 @@ from seleto_agent.db.repositories.jobs import JobRecord, JobRepository
 from seleto_agent.domain.jobs import JobKind
 from seleto_agent.domain.turns import backoff_delay
 from seleto_agent.integrations.errors import VendorRejected, VendorUnavailable
+from seleto_agent.observability.errors import describe_error
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import OUTBOX_JOBS
 
@@ -245,7 +246,7 @@ class OutboxWorker:
 
 
 def _error(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
+    return describe_error(exc)
 
 
 def _detail(exc: VendorRejected) -> dict[str, object]:

@@ -47,7 +47,14 @@ class Readiness:
             return self._verdict
         async with self._lock:
             if self._clock() >= self._fresh_until:
-                self._verdict = await self._check()
+                verdict = await self._check()
+                if verdict != self._verdict:
+                    # Once per change, not per probe: the only place prod tells the reason.
+                    if verdict is None:
+                        log.info("readyz.ready")
+                    else:
+                        log.warning("readyz.not_ready", reason=verdict)
+                self._verdict = verdict
                 self._fresh_until = self._clock() + self._ttl_seconds
         return self._verdict
 

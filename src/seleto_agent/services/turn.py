@@ -32,6 +32,7 @@ from seleto_agent.domain.input_checks import InputFlag, inspect_input
 from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.domain.turns import TurnMessage, backoff_delay, render_turn_input
 from seleto_agent.integrations.whatsapp import WhatsAppError
+from seleto_agent.observability.errors import describe_error
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import EVENTS_DEAD, FIXED_REPLIES, TURN_SECONDS, TURNS
 from seleto_agent.services.leads import LeadService
@@ -386,7 +387,7 @@ class TurnProcessor:
 
     async def _fail(self, events: list[EventRecord], exc: BaseException) -> None:
         now = datetime.now(UTC)
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error = describe_error(exc)
         retryable = getattr(exc, "retryable", True)
         async with self._engine.begin() as conn:
             repo = EventRepository(conn)

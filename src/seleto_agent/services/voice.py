@@ -38,6 +38,7 @@ from seleto_agent.integrations.media.errors import MediaError
 from seleto_agent.integrations.media.sniff import AudioInfo, inspect_audio
 from seleto_agent.integrations.openai_audio.client import TranscriptionError
 from seleto_agent.integrations.zapi import adapter as zapi_adapter
+from seleto_agent.observability.errors import describe_error
 from seleto_agent.observability.logging import get_logger
 
 log = get_logger(__name__)
@@ -216,7 +217,11 @@ class VoiceService:
                 )
             except TranscriptionError as exc:
                 failures.append(
-                    _Failure(AudioProblem.TRANSCRIPTION_FAILED, exc.retryable, f"{model}: {exc}")
+                    _Failure(
+                        AudioProblem.TRANSCRIPTION_FAILED,
+                        exc.retryable,
+                        f"{model}: {describe_error(exc)}",
+                    )
                 )
                 continue
             if is_silence_transcript(text):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request
 
-from seleto_agent.api.deps import RuntimeDep, check_token, read_body_limited
+from seleto_agent.api.deps import RuntimeDep, check_token
 from seleto_agent.api.errors import InvalidPayload, MalformedJson
+from seleto_agent.domain.untrusted_json import UnreadableJson, loads
 from seleto_agent.integrations.zapi.adapter import PROVIDER, ZApiLine, classify
 from seleto_agent.settings import secret
 
@@ -18,14 +17,17 @@ router = APIRouter()
 async def zapi_webhook(token: str, request: Request, runtime: RuntimeDep) -> dict[str, str]:
     settings = runtime.settings
     check_token(token, secret(settings.zapi_webhook_token))
-    raw = await read_body_limited(request, settings.max_body_bytes)
+    # At most MAX_BODY_BYTES: api/body_limit.py answered 413 before this route for more.
+    raw = await request.body()
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # Strings come back storable (no NUL, no lone surrogate): the raw bytes are what is
+        # kept as sent, the parsed columns are what the turn and the databases read.
+        body = loads(raw)
+    except UnreadableJson as exc:
         await runtime.ingest.record_rejected(
             provider=PROVIDER, raw=raw, event_type="malformed", error="malformed_json"
         )
-        raise MalformedJson("body is not valid JSON") from exc
+        raise MalformedJson(f"body is not valid JSON ({exc})") from exc
     if not isinstance(body, dict):
         await runtime.ingest.record_rejected(
             provider=PROVIDER, raw=raw, event_type="malformed", error="not_a_json_object"

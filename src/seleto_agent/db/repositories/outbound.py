@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from seleto_agent.db.clock import db_now
 from seleto_agent.db.dialect import insert_for
+from seleto_agent.db.ids import chunked
 from seleto_agent.db.tables import outbound_messages as t
 from seleto_agent.domain.events import OutboundStatus, delivery_rank
 
@@ -238,21 +239,25 @@ class OutboundRepository:
     ) -> int:
         """Apply a receipt to the sends it names, never moving one back (READ then a late
         RECEIVED stays READ). Returns how many sends it matched."""
-        rows = (
-            await self._conn.execute(
-                select(t.c.id, t.c.delivery_status).where(
-                    t.c.provider_message_id.in_(provider_message_ids)
+        matched = 0
+        # Chunked IN lists: psycopg binds at most 65,535 parameters per statement.
+        for chunk in chunked(provider_message_ids):
+            rows = (
+                await self._conn.execute(
+                    select(t.c.id, t.c.delivery_status).where(t.c.provider_message_id.in_(chunk))
                 )
-            )
-        ).all()
-        advance = [
-            row.id for row in rows if delivery_rank(status) > delivery_rank(row.delivery_status)
-        ]
-        if advance:
-            await self._conn.execute(
-                update(t).where(t.c.id.in_(advance)).values(delivery_status=status, updated_at=now)
-            )
-        return len(rows)
+            ).all()
+            advance = [
+                row.id for row in rows if delivery_rank(status) > delivery_rank(row.delivery_status)
+            ]
+            if advance:
+                await self._conn.execute(
+                    update(t)
+                    .where(t.c.id.in_(advance))
+                    .values(delivery_status=status, updated_at=now)
+                )
+            matched += len(rows)
+        return matched
 
 
 def _record(data: dict[str, object]) -> OutboundRecord:

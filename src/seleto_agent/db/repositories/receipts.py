@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from seleto_agent.db.dialect import insert_for
+from seleto_agent.db.ids import chunked
 from seleto_agent.db.tables import delivery_receipts as t
 
 
@@ -19,15 +20,21 @@ class ReceiptRepository:
     async def add(
         self, *, provider: str, message_ids: Sequence[str], status: str, now: datetime
     ) -> None:
-        for message_id in message_ids:
+        """One multi-row INSERT per chunk: a callback naming thousands of ids costs a few
+        statements, not one round trip (and one lock hold on SQLite) per id."""
+        for chunk in chunked(message_ids):
+            rows = [
+                {
+                    "provider": provider,
+                    "provider_message_id": message_id,
+                    "status": status,
+                    "received_at": now,
+                }
+                for message_id in chunk
+            ]
             await self._conn.execute(
                 insert_for(self._conn, t)
-                .values(
-                    provider=provider,
-                    provider_message_id=message_id,
-                    status=status,
-                    received_at=now,
-                )
+                .values(rows)
                 .on_conflict_do_nothing(
                     index_elements=["provider", "provider_message_id", "status"]
                 )

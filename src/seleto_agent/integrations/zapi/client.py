@@ -139,7 +139,7 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
         raise ZApiOutcomeUnknown(f"HTTP {status}: {error}", status_code=status)
     lowered = error.lower()
     if "not connected" in lowered or "restore the session" in lowered:
-        raise ZApiNotConnected(error, status_code=status)
+        raise ZApiNotConnected(f"HTTP {status}: {error}", status_code=status)
     # Z-API docs: a missing/wrong Client-Token answers {"error": "null not allowed"}.
     if status in (401, 403) or "not allowed" in lowered or "instance not found" in lowered:
         raise ZApiBadToken(f"HTTP {status}: {error}", status_code=status)
