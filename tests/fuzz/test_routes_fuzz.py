@@ -86,19 +86,24 @@ admin_bodies = st.fixed_dictionaries(
         "until": st.sampled_from(["2030-01-01T00:00:00+00:00", "2030-01-01T00:00:00"]) | texts,
     },
 )
-# Chatwoot's `created_at` and id ranges are left out here: their overflow is the Chatwoot
-# parser's own case, tested with it (tests/unit/test_chatwoot_webhook.py).
+# Ids and timestamps range over everything JSON can say (huge, negative, NaN): Chatwoot's parser
+# turns what no bigint or clock holds into "no id" or "no time", never a 500.
+chatwoot_ids = st.integers(min_value=1, max_value=10**6) | numbers
 chatwoot_bodies = st.fixed_dictionaries(
     {"event": st.sampled_from(["message_created", "conversation_status_changed"]) | texts},
     optional={
-        "id": st.integers(min_value=1, max_value=10**6),
+        "id": chatwoot_ids,
+        "created_at": numbers | texts,
         "message_type": st.sampled_from(["incoming", "outgoing", 1, 0]) | texts,
         "content": texts,
         "private": json_values,
+        "account": st.fixed_dictionaries({"id": chatwoot_ids}),
+        "inbox": st.fixed_dictionaries({"id": chatwoot_ids}),
         "conversation": st.fixed_dictionaries(
-            {"id": st.integers(min_value=1, max_value=10**6)}, optional={"status": texts}
+            {"id": chatwoot_ids}, optional={"status": texts, "inbox_id": chatwoot_ids}
         ),
         "sender": st.dictionaries(st.sampled_from(["id", "type", "phone_number"]), texts),
+        "content_attributes": json_values,
     },
 )
 

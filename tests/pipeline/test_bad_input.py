@@ -133,9 +133,7 @@ async def test_receipts_for_thousands_of_ids_let_a_lead_message_in_between(
     update = DeliveryUpdate(
         provider="zapi", event_type="MessageStatusCallback", provider_message_ids=ids, status="READ"
     )
-    big_task = asyncio.create_task(
-        service.runtime.ingest.ingest(raw=b"{}", classified=update, expected_instance=None)
-    )
+    big_task = asyncio.create_task(service.runtime.ingest.ingest(raw=b"{}", classified=update))
     await wait_for(lambda: count_receipts(service), interval=0.005)
     lead = await service.post_zapi(received_text(text="quero uma formadora"))
     assert lead.json() == {"status": "accepted"}

@@ -23,11 +23,28 @@ AGNO_SCHEMA = "agno"
 HISTORY_RUNS = 12
 
 
+class _SharedPostgresDb(AsyncPostgresDb):
+    """Agno's store on the runtime's engine. AgentOS closes its databases when its lifespan
+    ends, which disposes the engine while our workers may still be finishing a query: that
+    connection then returns to the discarded pool and stays open on the server for good (a
+    leak per restart). The engine is the runtime's to dispose, after the workers stopped."""
+
+    async def close(self) -> None:
+        return None
+
+
+class _SharedSqliteDb(AsyncSqliteDb):
+    """As `_SharedPostgresDb`, for SQLite."""
+
+    async def close(self) -> None:
+        return None
+
+
 def build_agent_db(engine: AsyncEngine) -> AsyncBaseDb:
     """Agno's session store on our engine, so sessions live in the same database."""
     if engine.dialect.name == "postgresql":
-        return AsyncPostgresDb(id="seleto", db_engine=engine, db_schema=AGNO_SCHEMA)
-    return AsyncSqliteDb(id="seleto", db_engine=engine)
+        return _SharedPostgresDb(id="seleto", db_engine=engine, db_schema=AGNO_SCHEMA)
+    return _SharedSqliteDb(id="seleto", db_engine=engine)
 
 
 def build_model(settings: Settings, http: httpx.AsyncClient | None = None) -> OpenAIChat:
