@@ -282,3 +282,12 @@ async def test_a_chatwoot_event_name_with_nul_and_a_lone_surrogate_is_stored(
     [row] = await stored_events(service)
     assert row.event_type == "conversation_updated\ufffd"
     assert row.payload == raw
+
+
+async def test_a_lid_lookup_with_unicode_digits_is_404(service: Service) -> None:
+    # "٥٥" are digits to str.isdigit(), but no WhatsApp id is made of them (found by the fuzz test).
+    response = await service.client.get(
+        "/admin/conversations/lid:٥٥١١٩٨٧", headers=service.admin_headers()
+    )
+    assert response.status_code == 404
+    assert response.json()["error"] == "NotFound"

@@ -26,7 +26,12 @@ from seleto_agent.db.repositories.lgpd import LgpdRequestRepository
 from seleto_agent.db.repositories.quotes import QuoteRepository
 from seleto_agent.domain.events import EventStatus
 from seleto_agent.domain.ownership import Transition
-from seleto_agent.domain.phone import WhatsAppAddress, normalise_phone_input, parse_whatsapp_id
+from seleto_agent.domain.phone import (
+    InvalidWhatsAppId,
+    WhatsAppAddress,
+    normalise_phone_input,
+    parse_whatsapp_id,
+)
 from seleto_agent.runtime import Runtime
 from seleto_agent.services.identity import find_conversation_key
 from seleto_agent.services.replay import MAX_BULK_REPLAY, ReplayResult
@@ -131,8 +136,12 @@ async def _conversation_key(runtime: Runtime, phone: str) -> str:
     of the conversation that number or `@lid` belongs to (a conversation first opened by
     `@lid` keeps its `wa:lid:` key after it learns the number; a merged one resolves to the
     conversation it was merged into)."""
-    if phone.startswith("lid:") and phone[4:].isdigit():
-        address = parse_whatsapp_id(f"{phone[4:]}@lid")
+    if phone.startswith("lid:"):
+        try:
+            address = parse_whatsapp_id(f"{phone[4:]}@lid")
+        except InvalidWhatsAppId as exc:
+            # Unicode digits, a suffix, anything but ASCII digits: no sender has that id.
+            raise NotFound("not a known @lid") from exc
     else:
         e164 = normalise_phone_input(phone)
         if e164 is None:
