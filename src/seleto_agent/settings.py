@@ -72,6 +72,7 @@ PUBLISHED_PLACEHOLDERS = frozenset(
         "sandbox-chatwoot-user-token",
         "sandbox-chatwoot-bot-token",
         "sandbox-chatwoot-webhook-secret",
+        "sandbox-chatwoot-inbox-hmac-token",
         "sk-sandbox-not-a-real-key",
     }
 )
