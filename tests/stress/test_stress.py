@@ -163,7 +163,7 @@ async def test_200_leads_with_parallel_tools_kills_and_duplicates(
         outbound_unknown_grace_seconds=8.0,
         log_level="WARNING",
         # Four processes on one server whose default limit is 100 connections.
-        database_pool_size=10,
+        database_pool_size=8,
     )
     leads = [lead(i) for i in range(LEADS)]
     for index, data in enumerate(leads):
