@@ -22,9 +22,12 @@ run: install
 
 # A local Postgres that is installed but stopped is started first; one that cannot be reached
 # stops the run at once with one line saying so (tests/conftest.py).
+# Two test processes (pytest-xdist): most tests wait on I/O and timers, so two keep both cores
+# of a small machine busy; each process gets its own Postgres database and SQLite files.
+PYTEST_WORKERS ?= 2
 test: install
 	bash .ci/start-postgres "$(TEST_DATABASE_URL)"
-	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(UV) run pytest
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(UV) run pytest -n $(PYTEST_WORKERS)
 
 lint: install
 	$(UV) run ruff check .

@@ -29,6 +29,7 @@ from seleto_agent.integrations.media.policy import MediaPolicy
 from seleto_agent.integrations.openai_audio.client import OpenAIAudioClient
 from seleto_agent.integrations.piperun import build_piperun_client
 from seleto_agent.integrations.piperun.client import PipeRunClient
+from seleto_agent.integrations.tls import tls_context
 from seleto_agent.integrations.whatsapp import WhatsAppSender
 from seleto_agent.integrations.zapi.client import ZApiClient
 from seleto_agent.observability.logging import get_logger
@@ -191,6 +192,7 @@ def build_sender(settings: Settings, http: httpx.AsyncClient) -> WhatsAppSender:
 def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> Runtime:
     engine = engine or create_engine(settings.database_url, pool_size=settings.database_pool_size)
     http = httpx.AsyncClient(
+        verify=tls_context(),
         timeout=httpx.Timeout(settings.zapi_timeout_seconds, connect=5.0),
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
     )

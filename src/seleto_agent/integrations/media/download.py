@@ -27,6 +27,7 @@ from seleto_agent.integrations.media.policy import (
     Resolver,
     system_resolve,
 )
+from seleto_agent.integrations.tls import tls_context
 
 # Storage links may bounce through a CDN once or twice; more than this looks like a loop or a
 # trick, and each hop costs a DNS lookup and a connection.
@@ -49,6 +50,7 @@ def build_media_http_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(
         follow_redirects=False,
         trust_env=False,
+        verify=tls_context(trust_env=False),
         timeout=httpx.Timeout(10.0, connect=5.0),
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=5),
         headers={"User-Agent": "seleto-agent-media/1"},
