@@ -165,11 +165,24 @@ class Settings(BaseSettings):
     outbound_unknown_grace_seconds: float = Field(default=60.0, gt=0)
 
     meta_graph_base_url: str = "https://graph.facebook.com"
-    meta_graph_version: str = "v21.0"
+    # Pinned, never "latest": v25.0 is usable until 2028-07-29 (contracts: Graph versions).
+    meta_graph_version: str = Field(default="v25.0", pattern=r"^v\d{2,3}\.\d$")
     meta_access_token: SecretStr | None = None
     meta_phone_number_id: str | None = None
     meta_app_secret: SecretStr | None = None
     meta_verify_token: SecretStr | None = None
+    # Meta takes no idempotency key either: same rule and budget as ZAPI_TIMEOUT_SECONDS.
+    meta_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Approved pt_BR template sent when an SDR replies after the 24 h service window closed;
+    # unset = the reply is not sent and Chatwoot gets a note saying why.
+    meta_reengage_template: str | None = None
+    # Meta's pair rate limit (131056) is about one message per 6 s to one user.
+    meta_pair_gap_seconds: float = Field(default=6.0, ge=0)
+    # Sends per second for the whole number, shared by every process through the database;
+    # under Meta's default 80 mps (inbound counts too), and 20 for a Coexistence number.
+    meta_max_mps: float = Field(default=60.0, gt=0)
+    # Free text only while the window has at least this long left (clock skew, queueing).
+    meta_window_safety_seconds: float = Field(default=60.0, ge=0)
 
     chatwoot_base_url: str | None = None
     chatwoot_account_id: int | None = None

@@ -230,6 +230,15 @@ lead_companies = Table(
     Index("ix_lead_companies_company", "company_id"),
 )
 
+# 20261203110000_send_pacing: the earliest time the next send of a scope may go out (`global`
+# for the number, `to:<conversation key>` per lead), shared by every process that sends.
+send_pacing = Table(
+    "send_pacing",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("next_at", UtcDateTime, nullable=False),
+)
+
 orcamentos = Table(
     "orcamentos",
     metadata,

@@ -28,6 +28,9 @@ class WhatsAppOutcomeUnknown(WhatsAppError):
 class WhatsAppSender(Protocol):
     provider: str
 
-    async def send_text(self, *, to: str, text: str) -> SentMessage: ...
+    async def send_text(self, *, to: str, text: str, reference: str | None = None) -> SentMessage:
+        """`reference` is our outbound key; a provider that echoes it on its statuses (Meta's
+        `biz_opaque_callback_data`) lets a send whose answer was lost be confirmed."""
+        ...
 
     async def mark_read(self, *, to: str, message_id: str) -> None: ...

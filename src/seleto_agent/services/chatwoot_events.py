@@ -24,19 +24,26 @@ from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.events import EventRepository
 from seleto_agent.db.repositories.identities import IdentityRepository
 from seleto_agent.db.repositories.jobs import JobRecord
-from seleto_agent.db.repositories.outbound import OutboundRepository
+from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundRepository
 from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.domain.sdr_commands import SdrCommand, parse_note
 from seleto_agent.integrations.chatwoot.webhook import ChatwootEvent, parse_event
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.services.chatwoot_mirror import mirror_key_of
-from seleto_agent.services.outbound import OutboundService, SendAbandoned, SendUnsettled
+from seleto_agent.services.outbound import (
+    HUMAN_KIND_PREFIX,
+    TEMPLATE_KIND_PREFIX,
+    OutboundService,
+    SendAbandoned,
+    SendUnsettled,
+)
 from seleto_agent.services.outbox import JobAbandoned, JobNotReady
 from seleto_agent.services.ownership import OwnershipService
+from seleto_agent.services.send_rules import OutsideServiceWindow
 
 log = get_logger(__name__)
 
-HUMAN_REPLY_KIND = "human:chatwoot"
+HUMAN_REPLY_KIND = f"{HUMAN_KIND_PREFIX}chatwoot"
 
 
 class ChatwootEventHandler:
@@ -138,9 +145,36 @@ class ChatwootEventHandler:
             )
         try:
             await self._outbound.deliver(record)
+        except OutsideServiceWindow:
+            template = self._outbound.reengage_template(record)
+            if template is None:
+                return "human_reply_outside_window"
+            await self._send_in_place(record, template)
+            return "human_reply_outside_window_template_sent"
         except SendUnsettled as exc:
             # The reply may be out there: wait for the provider's callbacks, not an attempt.
             raise JobNotReady(f"whatsapp send {exc}", retry_in=exc.retry_in) from exc
         except SendAbandoned as exc:
             raise JobAbandoned(str(exc)) from exc
         return "human_reply_delivered"
+
+    async def _send_in_place(self, refused: OutboundRecord, template: str) -> None:
+        """The approved template that invites the lead back, as a send of its own: its own
+        row and key, so a retry of this job never sends it twice."""
+        async with self._engine.begin() as conn:
+            record = await OutboundRepository(conn).create_if_absent(
+                key=f"{refused.idempotency_key}:reengage",
+                provider=self._outbound.provider,
+                conversation_key=refused.conversation_key,
+                recipient=refused.recipient,
+                body=template,
+                turn_id=None,
+                now=datetime.now(UTC),
+                reply_kind=f"{TEMPLATE_KIND_PREFIX}reengage",
+            )
+        try:
+            await self._outbound.deliver(record)
+        except SendUnsettled as exc:
+            raise JobNotReady(f"whatsapp send {exc}", retry_in=exc.retry_in) from exc
+        except SendAbandoned as exc:
+            raise JobAbandoned(str(exc)) from exc

@@ -22,10 +22,14 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from seleto_agent.db.repositories.chatwoot import queue_mirror
+from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundRepository
+from seleto_agent.db.repositories.pacing import PacingRepository
 from seleto_agent.db.repositories.send_proofs import SendProofRepository
 from seleto_agent.domain.events import OutboundStatus
 from seleto_agent.integrations.whatsapp import WhatsAppError, WhatsAppOutcomeUnknown, WhatsAppSender
@@ -33,6 +37,12 @@ from seleto_agent.observability.errors import describe_error
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import OUTBOUND, OUTBOUND_AMBIGUOUS
 from seleto_agent.services.send_confirmation import apply_early_receipts, confirm_from_proofs
+from seleto_agent.services.send_rules import (
+    OutsideServiceWindow,
+    SendRules,
+    TemplateSender,
+    window_note,
+)
 
 log = get_logger(__name__)
 
@@ -63,6 +73,18 @@ class _Claim:
     ambiguous_sends: int
 
 
+# A row whose text is an approved template's name, sent outside the service window.
+TEMPLATE_KIND_PREFIX = "template:"
+# What an SDR typed (Chatwoot), as opposed to what the bot wrote.
+HUMAN_KIND_PREFIX = "human:"
+
+
+class _Plan(Enum):
+    TEXT = "text"
+    # Outside the service window: refused as free text (a note tells the SDR team why).
+    REFUSE = "refuse"
+
+
 class OutboundService:
     def __init__(
         self,
@@ -70,10 +92,15 @@ class OutboundService:
         sender: WhatsAppSender,
         *,
         unknown_grace: timedelta,
+        rules: SendRules | None = None,
+        templates: TemplateSender | None = None,
     ) -> None:
         self._engine = engine
         self._sender = sender
         self._grace = unknown_grace
+        # The Cloud API's window and pacing (None for Z-API, which has neither).
+        self._rules = rules
+        self._templates = templates
 
     @property
     def provider(self) -> str:
@@ -96,6 +123,7 @@ class OutboundService:
 
     async def _deliver(self, outbound_id: int) -> None:
         attempt: int | None = None
+        plan, wait = _Plan.TEXT, 0.0
         async with self._engine.begin() as conn:
             repo = OutboundRepository(conn)
             record, now = await repo.current(outbound_id)
@@ -106,7 +134,11 @@ class OutboundService:
             else:
                 step = await self._settle_ambiguous(conn, record, now)
             if isinstance(step, int):
+                if self._rules is not None:
+                    plan, wait = await self._apply_rules(conn, self._rules, record, now)
                 attempt = await repo.claim_send(record, ambiguous_sends=step)
+                if attempt is not None and plan is _Plan.REFUSE:
+                    await self._refuse(conn, record, attempt, now)
         # Raised only now, after what led to it was committed.
         if isinstance(step, SendAbandoned):
             raise step
@@ -115,7 +147,53 @@ class OutboundService:
         if attempt is None:
             # Another caller moved the row first: it sends, we do nothing.
             raise SendUnsettled("claimed_by_another_sender", retry_in=self._seconds(self._grace))
+        if plan is _Plan.REFUSE:
+            raise OutsideServiceWindow(
+                "outside_window: the lead's last message is more than 24 h old; free text "
+                "cannot be sent (an approved template can)"
+            )
+        if wait > 0:
+            # Our slot in the number's and the lead's pacing, reserved in that transaction.
+            await asyncio.sleep(wait)
         await self._send(record, _Claim(attempt=attempt, ambiguous_sends=step))
+
+    async def _apply_rules(
+        self, conn: AsyncConnection, rules: SendRules, record: OutboundRecord, now: datetime
+    ) -> tuple[_Plan, float]:
+        """Whether the row may go out as it is, and how long to wait for its pacing slot."""
+        if not _is_template(record):
+            conversation = await ConversationRepository(conn).get(record.conversation_key)
+            last_inbound = conversation.last_inbound_at if conversation else None
+            if not rules.window(last_inbound, now).is_open:
+                return _Plan.REFUSE, 0.0
+        slot, db_time = await PacingRepository(conn).reserve(rules.gaps(record.conversation_key))
+        return _Plan.TEXT, self._seconds(slot - db_time)
+
+    async def _refuse(
+        self, conn: AsyncConnection, record: OutboundRecord, attempt: int, now: datetime
+    ) -> None:
+        assert self._rules is not None
+        await OutboundRepository(conn).mark_failed(
+            record.id, attempt=attempt, error="outside_window", now=now
+        )
+        OUTBOUND.labels(self.provider, "outside_window").inc()
+        log.warning("outbound.outside_window", outbound_id=record.id, kind=record.reply_kind)
+        if self._rules.notify_chatwoot:
+            template = self._rules.reengage_template if _is_human(record) else None
+            await queue_mirror(
+                conn,
+                conversation_key=record.conversation_key,
+                what="note",
+                ref=f"window-{record.id}",
+                now=now,
+                extra={"text": window_note(template=template, human=_is_human(record))},
+            )
+
+    def reengage_template(self, record: OutboundRecord) -> str | None:
+        """The template to send in place of an SDR's text refused outside the window."""
+        if self._rules is None or self._templates is None or not _is_human(record):
+            return None
+        return self._rules.reengage_template
 
     async def _settle_ambiguous(
         self, conn: AsyncConnection, record: OutboundRecord, now: datetime
@@ -156,7 +234,15 @@ class OutboundService:
 
     async def _send(self, record: OutboundRecord, claim: _Claim) -> None:
         try:
-            sent = await self._sender.send_text(to=record.recipient, text=record.body)
+            if _is_template(record):
+                assert self._templates is not None, "a template row needs a template sender"
+                sent = await self._templates.send_template(
+                    to=record.recipient, name=record.body, reference=record.idempotency_key
+                )
+            else:
+                sent = await self._sender.send_text(
+                    to=record.recipient, text=record.body, reference=record.idempotency_key
+                )
         except WhatsAppOutcomeUnknown as exc:
             await self._unknown(record, claim, exc)
             return
@@ -243,6 +329,14 @@ class OutboundService:
             await self._sender.mark_read(to=to, message_id=message_id)
         except WhatsAppError as exc:
             log.warning("outbound.mark_read_failed", error=type(exc).__name__)
+
+
+def _is_template(record: OutboundRecord) -> bool:
+    return (record.reply_kind or "").startswith(TEMPLATE_KIND_PREFIX)
+
+
+def _is_human(record: OutboundRecord) -> bool:
+    return (record.reply_kind or "").startswith(HUMAN_KIND_PREFIX)
 
 
 def _abandoned_reason(outbound_id: int, ambiguous: int) -> str:

@@ -35,6 +35,7 @@ class OutboundRecord:
     send_started_at: datetime | None
     unknown_since: datetime | None
     ambiguous_sends: int
+    reply_kind: str | None
 
 
 _COLUMNS = [t.c[name] for name in OutboundRecord.__dataclass_fields__]

@@ -86,7 +86,9 @@ class ZApiClient:
         self._headers = {"Client-Token": client_token} if client_token else {}
         self._wait = RetryAfterWait(initial=0.2, maximum=retry_wait_max_seconds)
 
-    async def send_text(self, *, to: str, text: str) -> SentMessage:
+    async def send_text(self, *, to: str, text: str, reference: str | None = None) -> SentMessage:
+        # Z-API has no field that comes back on its callbacks: `reference` is not sent.
+        del reference
         body = await self._post("send-text", {"phone": to, "message": text}, idempotent=False)
         parsed = ZApiSendResponse.model_validate(body)
         message_id = parsed.message_id or parsed.id
