@@ -214,6 +214,12 @@ async def test_a_voice_note_inbound_registers_its_media_with_a_matching_sha256(
     download = await client.get(metadata["url"].removeprefix(CONFIG.public_base_url), headers=AUTH)
     assert download.content.startswith(b"OggS")
     assert base64.b64encode(hashlib.sha256(download.content).digest()).decode() == audio["sha256"]
+    # The webhook's own `url` needs the token too, and lives 5 minutes.
+    in_webhook = audio["url"].removeprefix(CONFIG.public_base_url)
+    assert (await client.get(in_webhook)).status_code == 401
+    assert (await client.get(in_webhook, headers=AUTH)).content == download.content
+    await control(client, "clock", {"advance_seconds": 301})
+    assert (await client.get(in_webhook, headers=AUTH)).status_code == 404
 
 
 async def test_a_username_user_arrives_with_a_bsuid_and_no_phone(

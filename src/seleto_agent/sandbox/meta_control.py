@@ -12,8 +12,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from seleto_agent.integrations.meta.client import is_bsuid
 from seleto_agent.sandbox.context import SandboxContext
 from seleto_agent.sandbox.meta_emitter import AcceptedSend, signature_header
+from seleto_agent.sandbox.meta_graph import issue_media_url
 from seleto_agent.sandbox.meta_payloads import (
     WINDOW_OPENING_KINDS,
     User,
@@ -228,8 +230,7 @@ def build_meta_control_router(ctx: SandboxContext) -> APIRouter:
                 "media_id": media_id,
                 "sha256": sha256,
                 "mime_type": media.mime_type,
-                "media_url": f"{config.public_base_url}/whatsapp_business/attachments/"
-                f"?mid={media_id}",
+                "media_url": issue_media_url(ctx, media_id),
             }
         item = inbound_item(request.kind, user, wamid=wamid, timestamp=timestamp, **extra)
         if request.kind in WINDOW_OPENING_KINDS:
@@ -247,7 +248,7 @@ def build_meta_control_router(ctx: SandboxContext) -> APIRouter:
                 wamid=wamid, recipient=User(wa_id="5544999999999"), reference=None, voice=False
             )
         recipient = str(found["recipient"])
-        user = User(wa_id=None, user_id=recipient) if "." in recipient else User(wa_id=recipient)
+        user = User(wa_id=None, user_id=recipient) if is_bsuid(recipient) else User(wa_id=recipient)
         return AcceptedSend(
             wamid=found["wamid"],
             recipient=user,

@@ -108,6 +108,14 @@ def _sha256_field(media: MetaMedia) -> str:
     return base64.b64encode(digest).decode()
 
 
+def issue_media_url(ctx: SandboxContext, media_id: str) -> str:
+    """A lookaside-style URL for `media_id`, valid 5 minutes of simulated time from now."""
+    now, token = ctx.state.meta.now(), secrets.token_urlsafe(24)
+    ctx.state.meta.issue_media_url(token, media_id, now)
+    base = ctx.config.public_base_url
+    return f"{base}{ATTACHMENTS_PATH}?mid={media_id}&ext={int(now)}&hash={token}"
+
+
 def build_meta_graph_router(ctx: SandboxContext) -> APIRouter:
     router = APIRouter(tags=["sandbox: meta graph"])
     state = ctx.state.meta
@@ -258,11 +266,7 @@ def build_meta_graph_router(ctx: SandboxContext) -> APIRouter:
         except GraphRejection as rejection:
             state.record_media_request({**entry, "status_code": rejection.status})
             return rejection.response()
-        token = secrets.token_urlsafe(24)
-        state.issue_media_url(token, media_id, now)
-        url = (
-            f"{config.public_base_url}{ATTACHMENTS_PATH}?mid={media_id}&ext={int(now)}&hash={token}"
-        )
+        url = issue_media_url(ctx, media_id)
         state.record_media_request({**entry, "status_code": 200})
         return JSONResponse(
             {
