@@ -149,6 +149,13 @@ async def test_a_duplicate_storm_repeats_identical_bodies(
     assert len(raws) == 5
     assert len(set(raws)) == 1
     assert all(d["delivered"] for d in result["deliveries"])
+    receiver.posts.clear()
+    await control(client, "window", {"user": PHONE})
+    await control(client, "faults", {"status_copies": 3})
+    await send(client, text())
+    bodies = [p["raw"] for p in receiver.posts]
+    assert len(bodies) == 9
+    assert len(set(bodies)) == 3
 
 
 async def test_a_failing_receiver_is_retried_until_200_with_a_delivery_log(
