@@ -412,3 +412,14 @@ async def test_media_5xx_is_retried_once_from_step_one_then_retryable(
         await meta(http, media_http, sandbox).fetch_media("666")
     assert caught.value.retryable
     assert [r["status_code"] for r in media_requests(sandbox, "media")] == [500, 503]
+
+
+async def test_a_media_timeout_is_retried_from_step_one(
+    media_http: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    put_media(sandbox, "888", b"OggS-888")
+    control(sandbox, "faults", {"media": [{"delay": 1.0}]})
+    async with httpx.AsyncClient(timeout=0.3) as impatient:
+        fetched = await meta(impatient, media_http, sandbox).fetch_media("888")
+    assert fetched.data == b"OggS-888"
+    assert len(media_requests(sandbox, "media_download")) == 1

@@ -239,8 +239,7 @@ def build_meta_control_router(ctx: SandboxContext) -> APIRouter:
         return change("messages", inbound_value(config, request.kind, user, item)), wamid
 
     def accepted(wamid: str | None) -> AcceptedSend:
-        calls = [c for c in state.snapshot()["calls"] if c.get("wamid")]
-        found = next((c for c in reversed(calls) if wamid in (None, c["wamid"])), None)
+        found = state.accepted_call(wamid)
         if found is None:
             if wamid is None:
                 raise HTTPException(409, "no accepted send yet; give a wamid")

@@ -38,6 +38,7 @@ from seleto_agent.sandbox.meta_payloads import User, new_wamid
 from seleto_agent.sandbox.meta_state import (
     MEDIA_ID_TTL_SECONDS,
     MEDIA_URL_TTL_SECONDS,
+    MetaFault,
     MetaMedia,
     MetaState,
 )
@@ -164,7 +165,7 @@ def build_meta_graph_router(ctx: SandboxContext) -> APIRouter:
         )
         return JSONResponse({"success": True})
 
-    async def _send(body: JsonDict, record: JsonDict, fault: Any) -> Response:
+    async def _send(body: JsonDict, record: JsonDict, fault: MetaFault) -> Response:
         recipient, vanishes = recipient_of(body)
         to_bsuid = "recipient" in body
         kind = _check_content(state, body, to_bsuid=to_bsuid)

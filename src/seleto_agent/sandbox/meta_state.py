@@ -254,6 +254,14 @@ class MetaState:
         with self._lock:
             self._calls.append({**entry, "at": time.time() + self._offset})
 
+    def accepted_call(self, wamid: str | None) -> JsonDict | None:
+        """The accepted send of `wamid`, or the latest accepted send when None."""
+        with self._lock:
+            for call in reversed(self._calls):
+                if call.get("wamid") and wamid in (None, call["wamid"]):
+                    return dict(call)
+            return None
+
     def remember_reference(self, wamid: str, reference: str | None) -> None:
         with self._lock:
             self._references[wamid] = reference
