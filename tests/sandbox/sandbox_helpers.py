@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from seleto_agent.sandbox import SandboxConfig
 
@@ -58,6 +59,8 @@ class Receiver:
 
     base_url: str = ""
     posts: list[dict[str, Any]] = field(default_factory=list)
+    # The verify token the GET handshake accepts (Meta's webhook verification).
+    verify_token: str = "right-verify-token"
 
     def url(self, name: str) -> str:
         return f"{self.base_url}/hooks/{name}"
@@ -71,12 +74,26 @@ def receiver_app(receiver: Receiver) -> FastAPI:
 
     @app.post("/hooks/{name}")
     async def hook(name: str, request: Request) -> JSONResponse:
+        raw = await request.body()
         receiver.posts.append(
-            {"name": name, "body": await request.json(), "headers": dict(request.headers)}
+            {"name": name, "body": json.loads(raw), "raw": raw, "headers": dict(request.headers)}
         )
         if name == "failing":
             return JSONResponse({"detail": "boom"}, status_code=500)
+        # Fails every first delivery of a body, then takes it (a service briefly down).
+        if name == "flaky" and [p["raw"] for p in receiver.posts].count(raw) == 1:
+            return JSONResponse({"detail": "busy"}, status_code=503)
         return JSONResponse({"received": True, "name": name})
+
+    @app.get("/hooks/{name}")
+    async def handshake(request: Request) -> PlainTextResponse:
+        params = request.query_params
+        if (
+            params.get("hub.mode") == "subscribe"
+            and params.get("hub.verify_token") == receiver.verify_token
+        ):
+            return PlainTextResponse(params.get("hub.challenge", ""))
+        return PlainTextResponse("", status_code=403)
 
     return app
 

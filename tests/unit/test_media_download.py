@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.server as http_server
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -178,3 +181,40 @@ async def test_error_messages_never_carry_the_url(
         await downloader(http).fetch(url)
     assert "secret-path" not in str(caught.value)
     assert "temp-file-download" not in str(caught.value)
+
+
+class _HeaderRecorder(http_server.BaseHTTPRequestHandler):
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        _HeaderRecorder.seen.append({k.lower(): v for k, v in self.headers.items()})
+        body = b"OggS-elsewhere"
+        self.send_response(200)
+        self.send_header("Content-Type", "audio/ogg")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        del format, args
+
+
+async def test_extra_headers_never_follow_a_redirect_to_another_origin(
+    http: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    # Meta's media URL needs the Bearer token; a redirect elsewhere must not receive it.
+    server = http_server.ThreadingHTTPServer(("127.0.0.2", 0), _HeaderRecorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        elsewhere = f"http://127.0.0.2:{server.server_address[1]}/voice.ogg"
+        url = sandbox.media_behaviour("bounce-token", redirect_to=elsewhere)
+        fetched = await downloader(http, hosts="127.0.0.1,127.0.0.2").fetch(
+            url, headers={"Authorization": "Bearer secret-token"}
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert fetched.data == b"OggS-elsewhere"
+    [headers] = _HeaderRecorder.seen
+    assert "authorization" not in headers

@@ -10,6 +10,9 @@ from typing import Protocol
 class SentMessage:
     provider_message_id: str | None
     provider_zaap_id: str | None = None
+    # What the provider said of the message on acceptance (Meta: "accepted",
+    # "held_for_quality_assessment"); None when it says nothing (Z-API).
+    provider_status: str | None = None
 
 
 class WhatsAppError(Exception):

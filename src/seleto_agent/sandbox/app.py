@@ -16,6 +16,8 @@ from seleto_agent.sandbox.chatwoot_control import build_chatwoot_control_router
 from seleto_agent.sandbox.config import SandboxConfig
 from seleto_agent.sandbox.context import SandboxContext
 from seleto_agent.sandbox.control import build_control_router
+from seleto_agent.sandbox.meta_control import build_meta_control_router
+from seleto_agent.sandbox.meta_graph import build_meta_graph_router
 from seleto_agent.sandbox.model import build_model_router
 from seleto_agent.sandbox.piperun import build_piperun_router
 from seleto_agent.sandbox.piperun_control import build_piperun_control_router
@@ -37,6 +39,10 @@ ROUTER_FACTORIES: tuple[RouterFactory, ...] = (
     build_chatwoot_control_router,
     build_piperun_router,
     build_piperun_control_router,
+    build_meta_control_router,
+    # Last: its `/{version}/{media_id}` would otherwise shadow nothing, but keeping the Graph
+    # catch-all after every fixed path makes that obvious.
+    build_meta_graph_router,
 )
 
 __all__ = ["SandboxConfig", "create_sandbox_app"]
@@ -50,10 +56,14 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> FastAPI:
         yield
         await ctx.zapi_emitter.cancel_pending()
         await ctx.chatwoot_emitter.cancel_pending()
+        await ctx.meta_emitter.cancel_pending()
 
     app = FastAPI(
         title="seleto-agent sandbox (TEST ONLY)",
-        description="Local simulators of Z-API and an OpenAI-compatible scripted model.",
+        description=(
+            "Local simulators of Z-API, the WhatsApp Cloud API, Chatwoot, PipeRun and an "
+            "OpenAI-compatible scripted model."
+        ),
         lifespan=lifespan,
     )
     for factory in ROUTER_FACTORIES:

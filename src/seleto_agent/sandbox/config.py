@@ -53,3 +53,11 @@ class SandboxConfig:
     chatwoot_bot_name: str = "Seleto Bot"
     # Secret of the API inbox's webhook (`channel.secret`); account webhooks get their own.
     chatwoot_webhook_secret: str = "sandbox-chatwoot-webhook-secret"  # noqa: S105
+    # WhatsApp Cloud API simulator: the app's System User token (Bearer), the number's id in
+    # the Graph path, the WABA id of webhook entries, and the App Secret that signs webhooks
+    # (X-Hub-Signature-256). Fake, public values; Meta issues a 32-hex App Secret.
+    meta_access_token: str = "sandbox-meta-access-token"  # noqa: S105
+    meta_phone_number_id: str = "106540352242922"
+    meta_display_phone_number: str = "554499999999"
+    meta_waba_id: str = "102290129340398"
+    meta_app_secret: str = "5a4d0b0f6e1c4a7e9b3d2c1f0e9d8c7b"  # noqa: S105

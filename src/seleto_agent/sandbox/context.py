@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from seleto_agent.sandbox.chatwoot_emitter import ChatwootEmitter
 from seleto_agent.sandbox.config import SandboxConfig
+from seleto_agent.sandbox.meta_emitter import MetaEmitter
 from seleto_agent.sandbox.state import SandboxState
 from seleto_agent.sandbox.zapi_emitter import ZapiEmitter
 
@@ -16,6 +17,7 @@ class SandboxContext:
     state: SandboxState
     zapi_emitter: ZapiEmitter
     chatwoot_emitter: ChatwootEmitter
+    meta_emitter: MetaEmitter
 
     @classmethod
     def create(cls, config: SandboxConfig) -> SandboxContext:
@@ -25,4 +27,5 @@ class SandboxContext:
             state=state,
             zapi_emitter=ZapiEmitter(config, state.zapi),
             chatwoot_emitter=ChatwootEmitter(config, state.chatwoot),
+            meta_emitter=MetaEmitter(config, state.meta),
         )

@@ -33,6 +33,7 @@ def build_control_router(ctx: SandboxContext) -> APIRouter:
         request = request or ResetRequest()
         # Callbacks still in flight from before the reset would pollute the fresh state.
         await ctx.zapi_emitter.cancel_pending()
+        await ctx.meta_emitter.cancel_pending()
         ctx.state.reset(clear_webhooks=request.webhooks)
         return {"reset": True, "webhooks_cleared": request.webhooks}
 

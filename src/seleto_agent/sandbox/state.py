@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from seleto_agent.sandbox.chatwoot_state import ChatwootState
+from seleto_agent.sandbox.meta_state import MetaState
 from seleto_agent.sandbox.model_state import ModelState
 from seleto_agent.sandbox.piperun_state import PipeRunState
 from seleto_agent.sandbox.transcription_state import TranscriptionState
@@ -32,6 +33,7 @@ class SandboxState:
         self.zapi_media = ZapiMediaState()
         self.chatwoot = ChatwootState()
         self.piperun = PipeRunState()
+        self.meta = MetaState()
 
     def sections(self) -> dict[str, ServiceState]:
         return {
@@ -41,6 +43,7 @@ class SandboxState:
             "transcription": self.transcription,
             "chatwoot": self.chatwoot,
             "piperun": self.piperun,
+            "meta": self.meta,
         }
 
     def reset(self, *, clear_webhooks: bool = False) -> None:

@@ -5,11 +5,15 @@ once, and fetched from the address that was checked: the request goes to `https:
 the real name in the `Host` header and in TLS SNI, so the certificate is still verified for the
 real host and a second DNS answer is never used. Redirects are followed by hand for the same
 reason. Nothing here logs the URL: Z-API's media path is effectively a bearer token.
+
+`headers` (Meta's media URL needs the same `Authorization: Bearer` as the Graph call) go only
+to hops on the first URL's scheme, host and port: a redirect elsewhere never gets the token.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -73,7 +77,7 @@ class MediaDownloader:
         self._timeout = timeout_seconds
         self._resolve = resolve
 
-    async def fetch(self, url: str) -> Downloaded:
+    async def fetch(self, url: str, *, headers: Mapping[str, str] | None = None) -> Downloaded:
         """The body at `url`, or a MediaError saying why not (see `errors.py`)."""
         try:
             parsed = httpx.URL(url)
@@ -81,26 +85,30 @@ class MediaDownloader:
             raise MediaBlocked("malformed url") from exc
         try:
             async with asyncio.timeout(self._timeout):
-                return await self._follow(parsed)
+                return await self._follow(parsed, dict(headers or {}))
         except TimeoutError as exc:
             raise MediaUnavailable(f"download took over {self._timeout:g} s") from exc
 
-    async def _follow(self, url: httpx.URL) -> Downloaded:
+    async def _follow(self, url: httpx.URL, headers: dict[str, str]) -> Downloaded:
+        origin: tuple[str, str, int] | None = None
         for hop in range(MAX_REDIRECTS + 1):
             target = await self._policy.check(url, self._resolve)
-            location = await self._get(target)
+            here = (target.url.scheme, target.host, target.port)
+            origin = origin or here
+            location = await self._get(target, headers if here == origin else {})
             if isinstance(location, bytes):
                 return Downloaded(data=location, redirects=hop)
             url = location
         raise MediaBlocked(f"more than {MAX_REDIRECTS} redirects")
 
-    async def _get(self, target: MediaTarget) -> bytes | httpx.URL:
+    async def _get(self, target: MediaTarget, extra: dict[str, str]) -> bytes | httpx.URL:
         """One hop: the body, or the next URL to check when the server redirects."""
         request = self._http.build_request(
             "GET",
             target.url.copy_with(host=target.address),
             # identity: the limit then counts the bytes on the wire, and no gzip bomb expands.
             headers={
+                **extra,
                 "Host": _host_header(target),
                 "Accept": "audio/*, */*;q=0.1",
                 "Accept-Encoding": "identity",

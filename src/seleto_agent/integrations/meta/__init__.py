@@ -1,0 +1,45 @@
+"""WhatsApp Cloud API (Meta) provider: the outbound client, its typed errors and payloads."""
+
+from seleto_agent.integrations.meta.client import FetchedMedia, MetaClient, is_bsuid
+from seleto_agent.integrations.meta.errors import (
+    ErrorAction,
+    MetaAccountBlocked,
+    MetaAuthError,
+    MetaConnectError,
+    MetaError,
+    MetaMediaAuthError,
+    MetaMediaCorrupt,
+    MetaMediaExpiredOrDeleted,
+    MetaMediaUnavailable,
+    MetaOutcomeUnknown,
+    MetaOutsideWindow,
+    MetaPairRateLimited,
+    MetaRateLimited,
+    MetaRejected,
+    MetaUnavailable,
+    MetaUndeliverable,
+    classify_error_code,
+)
+
+__all__ = [
+    "ErrorAction",
+    "FetchedMedia",
+    "MetaAccountBlocked",
+    "MetaAuthError",
+    "MetaClient",
+    "MetaConnectError",
+    "MetaError",
+    "MetaMediaAuthError",
+    "MetaMediaCorrupt",
+    "MetaMediaExpiredOrDeleted",
+    "MetaMediaUnavailable",
+    "MetaOutcomeUnknown",
+    "MetaOutsideWindow",
+    "MetaPairRateLimited",
+    "MetaRateLimited",
+    "MetaRejected",
+    "MetaUnavailable",
+    "MetaUndeliverable",
+    "classify_error_code",
+    "is_bsuid",
+]
