@@ -26,13 +26,14 @@ from seleto_agent.domain.jobs import JobKind
 from seleto_agent.integrations.chatwoot.client import ChatwootClient
 from seleto_agent.integrations.media.download import MediaDownloader, build_media_http_client
 from seleto_agent.integrations.media.policy import MediaPolicy
+from seleto_agent.integrations.meta.client import MetaClient
 from seleto_agent.integrations.openai_audio.client import OpenAIAudioClient
 from seleto_agent.integrations.piperun import build_piperun_client
 from seleto_agent.integrations.piperun.client import PipeRunClient
 from seleto_agent.integrations.tls import tls_context
-from seleto_agent.integrations.whatsapp import WhatsAppSender
 from seleto_agent.integrations.zapi.client import ZApiClient
 from seleto_agent.observability.logging import get_logger
+from seleto_agent.services.audio_sources import AudioSource, MetaAudio, ZApiAudio
 from seleto_agent.services.chatwoot_events import ChatwootEventHandler
 from seleto_agent.services.chatwoot_ingest import ChatwootIngest
 from seleto_agent.services.chatwoot_mirror import ChatwootMirrorHandler
@@ -48,6 +49,7 @@ from seleto_agent.services.phone_takeover import PhoneReplyHandler
 from seleto_agent.services.piperun_cities import CityResolver
 from seleto_agent.services.readiness import Readiness
 from seleto_agent.services.replay import ReplayService
+from seleto_agent.services.send_rules import SendRules
 from seleto_agent.services.turn import RetryPolicy, TurnProcessor
 from seleto_agent.services.voice import VoiceConfig, VoiceService
 from seleto_agent.services.worker import Worker, WorkerConfig
@@ -100,12 +102,9 @@ class Runtime:
         return loops
 
 
-def build_voice(
-    settings: Settings, engine: AsyncEngine, http: httpx.AsyncClient
-) -> tuple[VoiceService, httpx.AsyncClient]:
-    """Voice notes: SSRF-safe download, then OpenAI transcription (OPENAI_BASE_URL honoured)."""
-    media_http = build_media_http_client()
-    downloader = MediaDownloader(
+def build_media_downloader(settings: Settings, media_http: httpx.AsyncClient) -> MediaDownloader:
+    """SSRF-safe media downloads, for every provider's voice notes."""
+    return MediaDownloader(
         http=media_http,
         policy=MediaPolicy.from_setting(
             settings.media_allowed_hosts, allow_http=settings.app_env is not AppEnv.PROD
@@ -113,6 +112,21 @@ def build_voice(
         max_bytes=settings.audio_max_bytes,
         timeout_seconds=settings.media_timeout_seconds,
     )
+
+
+def build_voice(
+    settings: Settings,
+    engine: AsyncEngine,
+    http: httpx.AsyncClient,
+    *,
+    downloader: MediaDownloader,
+    meta: MetaClient | None,
+) -> VoiceService:
+    """Voice notes: fetched where the provider keeps them, then OpenAI transcription
+    (OPENAI_BASE_URL honoured)."""
+    sources: dict[str, AudioSource] = {"zapi": ZApiAudio(downloader)}
+    if meta is not None:
+        sources["meta"] = MetaAudio(meta)
     transcriber = OpenAIAudioClient(
         http=http,
         api_key=secret(settings.openai_api_key),
@@ -126,8 +140,7 @@ def build_voice(
         max_seconds=settings.audio_max_seconds,
         max_attempts=settings.inbound_max_attempts,
     )
-    voice = VoiceService(engine, downloader=downloader, transcriber=transcriber, config=config)
-    return voice, media_http
+    return VoiceService(engine, sources=sources, transcriber=transcriber, config=config)
 
 
 def build_piperun(settings: Settings, http: httpx.AsyncClient) -> PipeRunClient | None:
@@ -175,11 +188,29 @@ def build_ownership(settings: Settings, engine: AsyncEngine) -> OwnershipService
     )
 
 
-def build_sender(settings: Settings, http: httpx.AsyncClient) -> WhatsAppSender:
-    if settings.whatsapp_provider is WhatsAppProviderName.META:
+def build_meta(
+    settings: Settings, http: httpx.AsyncClient, downloader: MediaDownloader
+) -> MetaClient | None:
+    """The Cloud API client when it sends our messages (WHATSAPP_PROVIDER=meta)."""
+    if settings.whatsapp_provider is not WhatsAppProviderName.META:
+        return None
+    token = secret(settings.meta_access_token)
+    if not (token and settings.meta_phone_number_id):
         raise ConfigurationError(
-            "WHATSAPP_PROVIDER=meta is not supported by this release; use zapi"
+            "WHATSAPP_PROVIDER=meta needs META_ACCESS_TOKEN and META_PHONE_NUMBER_ID"
         )
+    log.info("meta.graph_version", version=settings.meta_graph_version)
+    return MetaClient(
+        http=http,
+        base_url=settings.meta_graph_base_url,
+        graph_version=settings.meta_graph_version,
+        phone_number_id=settings.meta_phone_number_id,
+        access_token=token,
+        media_downloader=downloader,
+    )
+
+
+def build_sender(settings: Settings, http: httpx.AsyncClient) -> ZApiClient:
     return ZApiClient(
         http=http,
         base_url=settings.zapi_base_url,
@@ -187,6 +218,22 @@ def build_sender(settings: Settings, http: httpx.AsyncClient) -> WhatsAppSender:
         instance_token=secret(settings.zapi_instance_token) or "unset",
         client_token=secret(settings.zapi_client_token),
     )
+
+
+def build_outbound(
+    settings: Settings, engine: AsyncEngine, http: httpx.AsyncClient, meta: MetaClient | None
+) -> OutboundService:
+    grace = timedelta(seconds=settings.outbound_unknown_grace_seconds)
+    if meta is None:
+        return OutboundService(engine, build_sender(settings, http), unknown_grace=grace)
+    rules = SendRules(
+        window_safety=timedelta(seconds=settings.meta_window_safety_seconds),
+        pair_gap=timedelta(seconds=settings.meta_pair_gap_seconds),
+        min_interval=timedelta(seconds=1 / settings.meta_max_mps),
+        reengage_template=settings.meta_reengage_template,
+        notify_chatwoot=bool(settings.chatwoot_base_url),
+    )
+    return OutboundService(engine, meta, unknown_grace=grace, rules=rules, templates=meta)
 
 
 def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> Runtime:
@@ -222,12 +269,11 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
     )
     if settings.openai_api_key is None:
         log.warning("agent.no_api_key", hint="set OPENAI_API_KEY; every turn will fail until then")
-    outbound = OutboundService(
-        engine,
-        build_sender(settings, http),
-        unknown_grace=timedelta(seconds=settings.outbound_unknown_grace_seconds),
-    )
-    voice, media_http = build_voice(settings, engine, http)
+    media_http = build_media_http_client()
+    downloader = build_media_downloader(settings, media_http)
+    meta = build_meta(settings, http, downloader)
+    outbound = build_outbound(settings, engine, http, meta)
+    voice = build_voice(settings, engine, http, downloader=downloader, meta=meta)
     processor = TurnProcessor(
         engine,
         agent=AgnoAgentRunner(agent, prompt=prompt, replies=replies, guard=guard, budget=budget),

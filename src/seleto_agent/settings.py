@@ -74,6 +74,8 @@ PUBLISHED_PLACEHOLDERS = frozenset(
         "sandbox-chatwoot-webhook-secret",
         "sandbox-chatwoot-inbox-hmac-token",
         "sk-sandbox-not-a-real-key",
+        "sandbox-meta-access-token",
+        "5a4d0b0f6e1c4a7e9b3d2c1f0e9d8c7b",
     }
 )
 

@@ -29,7 +29,10 @@ async def readyz_without_lifespan(settings: Settings) -> httpx.Response:
 
 async def test_healthz_readyz_and_metrics_answer(service: Service) -> None:
     assert (await service.client.get("/healthz")).json() == {"status": "ok"}
-    assert (await service.client.get("/readyz")).json() == {"status": "ready"}
+    assert (await service.client.get("/readyz")).json() == {
+        "status": "ready",
+        "details": {"whatsapp_provider": "zapi"},
+    }
     metrics = await service.client.get("/metrics")
     assert "seleto_webhooks_total" in metrics.text
 
@@ -168,7 +171,10 @@ async def test_agentos_landing_routes_stay_open_in_dev(service: Service, path: s
 async def test_healthz_stays_public_in_prod(service_factory: Any) -> None:
     service: Service = await service_factory(app_env="prod", os_security_key="k")
     assert (await service.client.get("/healthz")).json() == {"status": "ok"}
-    assert (await service.client.get("/readyz")).json() == {"status": "ready"}
+    assert (await service.client.get("/readyz")).json() == {
+        "status": "ready",
+        "details": {"whatsapp_provider": "zapi"},
+    }
 
 
 async def test_readyz_in_prod_names_no_migration_publicly(

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from seleto_agent.api.deps import RuntimeDep, check_bearer
-from seleto_agent.settings import AppEnv, secret
+from seleto_agent.settings import AppEnv, WhatsAppProviderName, secret
 
 router = APIRouter()
 
@@ -22,13 +22,17 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None)
-async def readyz(runtime: RuntimeDep) -> JSONResponse | dict[str, str]:
+async def readyz(runtime: RuntimeDep) -> JSONResponse | dict[str, object]:
     reason = await runtime.readiness.not_ready_reason()
     if reason is not None:
         if runtime.settings.app_env is AppEnv.PROD:
             reason = PUBLIC_NOT_READY
         return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
-    return {"status": "ready"}
+    details = {"whatsapp_provider": runtime.settings.whatsapp_provider.value}
+    if runtime.settings.whatsapp_provider is WhatsAppProviderName.META:
+        # The pinned Graph version, so a deploy shows which one it talks to.
+        details["meta_graph_version"] = runtime.settings.meta_graph_version
+    return {"status": "ready", "details": details}
 
 
 @router.get("/metrics")

@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,20 +33,15 @@ from seleto_agent.db.repositories.events import EventRecord, EventRepository
 from seleto_agent.domain.events import ContentKind
 from seleto_agent.domain.turns import TurnMessage
 from seleto_agent.domain.voice import AudioProblem, is_silence_transcript
-from seleto_agent.integrations.media.download import MediaDownloader
 from seleto_agent.integrations.media.errors import MediaError
 from seleto_agent.integrations.media.sniff import AudioInfo, inspect_audio
 from seleto_agent.integrations.openai_audio.client import TranscriptionError
-from seleto_agent.integrations.zapi import adapter as zapi_adapter
 from seleto_agent.observability.errors import describe_error
 from seleto_agent.observability.logging import get_logger
+from seleto_agent.services.audio_sources import AudioSource
 
 log = get_logger(__name__)
 
-# Where each provider's stored payload keeps a voice note's URL.
-AUDIO_URL_READERS: dict[str, Callable[[dict[str, Any]], str | None]] = {
-    "zapi": zapi_adapter.audio_url,
-}
 # Voice notes of one burst fetched at once; a burst rarely holds more than two or three.
 _CONCURRENT_NOTES = 3
 
@@ -110,12 +105,13 @@ class VoiceService:
         self,
         engine: AsyncEngine,
         *,
-        downloader: MediaDownloader,
+        sources: Mapping[str, AudioSource],
         transcriber: Transcriber,
         config: VoiceConfig,
     ) -> None:
         self._engine = engine
-        self._downloader = downloader
+        # By provider: where a stored payload's voice note is fetched from.
+        self._sources = sources
         self._transcriber = transcriber
         self._config = config
         self._slots = asyncio.Semaphore(_CONCURRENT_NOTES)
@@ -147,11 +143,10 @@ class VoiceService:
     async def _transcribe_event(self, event: EventRecord) -> TurnMessage:
         started = time.perf_counter()
         try:
-            url = await self._audio_url(event)
-            downloaded = await self._downloader.fetch(url)
-            info = inspect_audio(downloaded.data, max_seconds=self._config.max_seconds)
+            audio = await self._fetch(event)
+            info = inspect_audio(audio, max_seconds=self._config.max_seconds)
             fetched = time.perf_counter()
-            text, model = await self._transcribe(downloaded.data, info)
+            text, model = await self._transcribe(audio, info)
         except MediaError as exc:
             failure = _Failure(exc.problem, exc.retryable, exc.detail)
         except _Failure as exc:
@@ -163,7 +158,7 @@ class VoiceService:
                 event_id=event.id,
                 format=info.format.value,
                 seconds=round(info.seconds, 1),
-                bytes=len(downloaded.data),
+                bytes=len(audio),
                 model=model,
                 download_ms=round((fetched - started) * 1000),
                 transcribe_ms=round((time.perf_counter() - fetched) * 1000),
@@ -190,18 +185,17 @@ class VoiceService:
         )
         return TurnMessage(event.id, ContentKind.AUDIO, "", unusable=True)
 
-    async def _audio_url(self, event: EventRecord) -> str:
+    async def _fetch(self, event: EventRecord) -> bytes:
         async with self._engine.connect() as conn:
             payload = await EventRepository(conn).get_payload(event.id)
-        reader = AUDIO_URL_READERS.get(event.provider)
+        source = self._sources.get(event.provider)
         try:
             body = json.loads(payload or b"")
         except ValueError:
             body = None
-        url = reader(body) if reader is not None and isinstance(body, dict) else None
-        if url is None:
-            raise _Failure(AudioProblem.DOWNLOAD_FAILED, False, "payload has no audio url")
-        return url
+        if source is None or not isinstance(body, dict):
+            raise _Failure(AudioProblem.DOWNLOAD_FAILED, False, "no readable audio payload")
+        return await source.fetch(body, event.message_id)
 
     async def _transcribe(self, audio: bytes, info: AudioInfo) -> tuple[str, str]:
         """Text and model: the main model first, then the fallback on any failure or silence."""
