@@ -91,6 +91,7 @@ class Runtime:
     ownership: OwnershipService
     chatwoot_ingest: ChatwootIngest
     readiness: Readiness
+    outbound: OutboundService
     # Media downloads use their own client (no env proxies, no redirects, no shared cookies).
     media_http: httpx.AsyncClient | None = None
 
@@ -370,6 +371,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
             inbox_id=settings.chatwoot_inbox_id,
         ),
         replay=ReplayService(engine, on_queued=wake),
+        outbound=outbound,
         outbox=outbox,
         job_replay=JobReplayService(engine, on_queued=wake_outbox),
         ownership=ownership,

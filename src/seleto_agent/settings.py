@@ -178,8 +178,9 @@ class Settings(BaseSettings):
     # Approved pt_BR template sent when an SDR replies after the 24 h service window closed;
     # unset = the reply is not sent and Chatwoot gets a note saying why.
     meta_reengage_template: str | None = None
-    # Meta's pair rate limit (131056) is about one message per 6 s to one user.
-    meta_pair_gap_seconds: float = Field(default=6.0, ge=0)
+    # Meta's pair rate limit (131056) is about one message per 6 s to one user; counted here
+    # from when a send was let go, so half a second covers its trip to Meta.
+    meta_pair_gap_seconds: float = Field(default=6.5, ge=0)
     # Sends per second for the whole number, shared by every process through the database;
     # under Meta's default 80 mps (inbound counts too), and 20 for a Coexistence number.
     meta_max_mps: float = Field(default=60.0, gt=0)

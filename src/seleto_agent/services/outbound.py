@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from seleto_agent.db.repositories.chatwoot import queue_mirror
 from seleto_agent.db.repositories.conversations import ConversationRepository
+from seleto_agent.db.repositories.leads import LeadRepository
 from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundRepository
 from seleto_agent.db.repositories.pacing import PacingRepository
 from seleto_agent.db.repositories.send_proofs import SendProofRepository
@@ -189,6 +190,13 @@ class OutboundService:
                 extra={"text": window_note(template=template, human=_is_human(record))},
             )
 
+    async def _addressee(self, record: OutboundRecord) -> str:
+        """The template's one variable ({{1}}): the lead's first name, or a neutral word."""
+        async with self._engine.connect() as conn:
+            name = await LeadRepository(conn).name_in(record.conversation_key)
+        first = (name or "").strip().split(" ")[0]
+        return first or "cliente"
+
     def reengage_template(self, record: OutboundRecord) -> str | None:
         """The template to send in place of an SDR's text refused outside the window."""
         if self._rules is None or self._templates is None or not _is_human(record):
@@ -237,7 +245,10 @@ class OutboundService:
             if _is_template(record):
                 assert self._templates is not None, "a template row needs a template sender"
                 sent = await self._templates.send_template(
-                    to=record.recipient, name=record.body, reference=record.idempotency_key
+                    to=record.recipient,
+                    name=record.body,
+                    body_params=[await self._addressee(record)],
+                    reference=record.idempotency_key,
                 )
             else:
                 sent = await self._sender.send_text(

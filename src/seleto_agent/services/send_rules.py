@@ -6,6 +6,7 @@ Z-API has neither rule, so its sends take none of this (`OutboundService(rules=N
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -25,7 +26,13 @@ class OutsideServiceWindow(WhatsAppError):
 
 class TemplateSender(Protocol):
     async def send_template(
-        self, *, to: str, name: str, reference: str | None = None
+        self,
+        *,
+        to: str,
+        name: str,
+        language: str = "pt_BR",
+        body_params: Sequence[str] = (),
+        reference: str | None = None,
     ) -> SentMessage: ...
 
 

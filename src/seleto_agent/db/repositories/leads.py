@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from seleto_agent.db.dialect import insert_for
+from seleto_agent.db.tables import conversations
 from seleto_agent.db.tables import leads as t
 
 # Slot name (the tool contract, INTERFACE.md §4) → column (the client's names, PRD §14.3).
@@ -72,6 +73,16 @@ class LeadRepository:
     async def get_by_phone(self, phone: str) -> LeadRecord | None:
         row = (await self._conn.execute(select(*_COLUMNS).where(t.c.phone == phone))).first()
         return LeadRecord(**row._asdict()) if row else None
+
+    async def name_in(self, conversation_key: str) -> str | None:
+        """The name the lead gave in that conversation, if any."""
+        query = (
+            select(t.c.name)
+            .join(conversations, conversations.c.id == t.c.conversation_id)
+            .where(conversations.c.conversation_key == conversation_key)
+        )
+        name: str | None = await self._conn.scalar(query.limit(1))
+        return name
 
     async def ensure(self, *, phone: str, conversation_id: int, now: datetime) -> LeadRecord:
         """The lead for this phone, created on first use (one row per phone, race-free)."""
