@@ -13,6 +13,7 @@ from sqlalchemy import select
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundRepository
 from seleto_agent.db.tables import outbound_messages, outbox_jobs
+from seleto_agent.integrations.whatsapp import WhatsAppOutsideWindow
 from seleto_agent.services.chatwoot_events import HUMAN_REPLY_KIND
 from seleto_agent.services.outbound import TEMPLATE_KIND_PREFIX
 from seleto_agent.services.send_rules import OutsideServiceWindow
@@ -35,8 +36,15 @@ def meta_settings(sandbox: Sandbox, **overrides: Any) -> dict[str, Any]:
 
 
 def meta_calls(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """Accepted sends."""
     calls: list[dict[str, Any]] = sandbox.state()["meta"]["calls"]
     return [c for c in calls if c.get("kind") not in (None, "read")]
+
+
+def meta_calls_all(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """Every call to /messages, refused ones included."""
+    calls: list[dict[str, Any]] = sandbox.state()["meta"]["calls"]
+    return [c for c in calls if c.get("endpoint") == "messages"]
 
 
 async def lead_wrote(service: Service, sandbox: Sandbox, hours_ago: float) -> None:
@@ -186,3 +194,25 @@ async def test_two_messages_to_one_lead_are_paced_and_meta_never_answers_131056(
     calls = meta_calls(sandbox)
     assert [c["status_code"] for c in calls] == [200, 200]
     assert calls[1]["at"] - calls[0]["at"] >= gap - 0.05
+
+
+async def test_metas_own_131047_inside_the_window_is_final_and_never_resent_as_text(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    # Meta's "known issue": a lead who just wrote, and still 131047.
+    sandbox.client.post(
+        "/_sandbox/meta/faults", json={"window_known_issue_probability": 1.0}
+    ).raise_for_status()
+    service = await service_factory(**meta_settings(sandbox))
+    await lead_wrote(service, sandbox, hours_ago=1)
+    record = await row(service, "reply:k1", "Olá!")
+    with pytest.raises(WhatsAppOutsideWindow):
+        await service.runtime.outbound.deliver(record)
+    sandbox.client.post(
+        "/_sandbox/meta/faults", json={"window_known_issue_probability": 0.0}
+    ).raise_for_status()
+    with pytest.raises(WhatsAppOutsideWindow):
+        await service.runtime.outbound.deliver(record)
+
+    assert [c.get("error_code") for c in meta_calls_all(sandbox)] == [131047]
+    assert await status_of(service, record) == ("failed", "outside_window")

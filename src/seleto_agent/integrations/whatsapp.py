@@ -21,6 +21,14 @@ class WhatsAppError(Exception):
     retryable: bool = True
 
 
+class WhatsAppOutsideWindow(WhatsAppError):
+    """Free text refused: the lead's last message is more than 24 h old (the Cloud API's
+    customer service window). Not retryable as text; a template, or the lead writing again, is
+    the way back."""
+
+    retryable = False
+
+
 class WhatsAppOutcomeUnknown(WhatsAppError):
     """The request may have reached the provider, so the message may be on its way: a timeout
     while waiting for the answer, a dropped connection, a 5xx, or a success without a message

@@ -28,6 +28,7 @@ from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundReposi
 from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.domain.sdr_commands import SdrCommand, parse_note
 from seleto_agent.integrations.chatwoot.webhook import ChatwootEvent, parse_event
+from seleto_agent.integrations.whatsapp import WhatsAppOutsideWindow
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.services.chatwoot_mirror import mirror_key_of
 from seleto_agent.services.outbound import (
@@ -39,7 +40,6 @@ from seleto_agent.services.outbound import (
 )
 from seleto_agent.services.outbox import JobAbandoned, JobNotReady
 from seleto_agent.services.ownership import OwnershipService
-from seleto_agent.services.send_rules import OutsideServiceWindow
 
 log = get_logger(__name__)
 
@@ -145,7 +145,7 @@ class ChatwootEventHandler:
             )
         try:
             await self._outbound.deliver(record)
-        except OutsideServiceWindow:
+        except WhatsAppOutsideWindow:
             template = self._outbound.reengage_template(record)
             if template is None:
                 return "human_reply_outside_window"

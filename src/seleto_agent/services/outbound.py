@@ -33,7 +33,12 @@ from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundReposi
 from seleto_agent.db.repositories.pacing import PacingRepository
 from seleto_agent.db.repositories.send_proofs import SendProofRepository
 from seleto_agent.domain.events import OutboundStatus
-from seleto_agent.integrations.whatsapp import WhatsAppError, WhatsAppOutcomeUnknown, WhatsAppSender
+from seleto_agent.integrations.whatsapp import (
+    WhatsAppError,
+    WhatsAppOutcomeUnknown,
+    WhatsAppOutsideWindow,
+    WhatsAppSender,
+)
 from seleto_agent.observability.errors import describe_error
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import OUTBOUND, OUTBOUND_AMBIGUOUS
@@ -76,6 +81,8 @@ class _Claim:
 
 # A row whose text is an approved template's name, sent outside the service window.
 TEMPLATE_KIND_PREFIX = "template:"
+# `last_error` of a row refused for the service window: final.
+OUTSIDE_WINDOW = "outside_window"
 # What an SDR typed (Chatwoot), as opposed to what the bot wrote.
 HUMAN_KIND_PREFIX = "human:"
 
@@ -130,6 +137,10 @@ class OutboundService:
             record, now = await repo.current(outbound_id)
             if record.status is OutboundStatus.SENT:
                 return
+            if record.status is OutboundStatus.FAILED and record.last_error == OUTSIDE_WINDOW:
+                # Refused for the window once (by us or by Meta's 131047): final, never
+                # tried again as text, whatever the window says now.
+                raise OutsideServiceWindow(f"outside_window: outbound {record.id} was refused")
             if record.status in (OutboundStatus.PENDING, OutboundStatus.FAILED):
                 step: int | SendAbandoned | None = record.ambiguous_sends
             else:
@@ -173,13 +184,12 @@ class OutboundService:
     async def _refuse(
         self, conn: AsyncConnection, record: OutboundRecord, attempt: int, now: datetime
     ) -> None:
-        assert self._rules is not None
         await OutboundRepository(conn).mark_failed(
-            record.id, attempt=attempt, error="outside_window", now=now
+            record.id, attempt=attempt, error=OUTSIDE_WINDOW, now=now
         )
         OUTBOUND.labels(self.provider, "outside_window").inc()
         log.warning("outbound.outside_window", outbound_id=record.id, kind=record.reply_kind)
-        if self._rules.notify_chatwoot:
+        if self._rules is not None and self._rules.notify_chatwoot:
             template = self._rules.reengage_template if _is_human(record) else None
             await queue_mirror(
                 conn,
@@ -257,6 +267,12 @@ class OutboundService:
         except WhatsAppOutcomeUnknown as exc:
             await self._unknown(record, claim, exc)
             return
+        except WhatsAppOutsideWindow:
+            # Meta's own verdict (131047), also its "known issue" inside the window: never
+            # resent as text.
+            async with self._engine.begin() as conn:
+                await self._refuse(conn, record, claim.attempt, datetime.now(UTC))
+            raise
         except WhatsAppError as exc:
             async with self._engine.begin() as conn:
                 await OutboundRepository(conn).mark_failed(

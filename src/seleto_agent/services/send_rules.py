@@ -12,16 +12,13 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from seleto_agent.domain.service_window import WindowState, service_window
-from seleto_agent.integrations.whatsapp import SentMessage, WhatsAppError
+from seleto_agent.integrations.whatsapp import SentMessage, WhatsAppOutsideWindow
 
 GLOBAL_SCOPE = "global"
 
 
-class OutsideServiceWindow(WhatsAppError):
-    """Free text refused: the lead's last message is more than 24 h old. Not retryable as text;
-    a template (or the lead writing again) is the way back."""
-
-    retryable = False
+class OutsideServiceWindow(WhatsAppOutsideWindow):
+    """Refused by us before calling the provider (Meta's own refusal is error 131047)."""
 
 
 class TemplateSender(Protocol):

@@ -31,7 +31,7 @@ from seleto_agent.domain.events import ContentKind
 from seleto_agent.domain.input_checks import InputFlag, inspect_input
 from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.domain.turns import TurnMessage, backoff_delay, render_turn_input
-from seleto_agent.integrations.whatsapp import WhatsAppError
+from seleto_agent.integrations.whatsapp import WhatsAppError, WhatsAppOutsideWindow
 from seleto_agent.observability.errors import describe_error
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import EVENTS_DEAD, FIXED_REPLIES, TURN_SECONDS, TURNS
@@ -144,6 +144,12 @@ class TurnProcessor:
         except SendUnsettled as exc:
             await self._wait_for_send(claimed.events, exc)
             TURNS.labels("send_unsettled").inc()
+            return
+        except WhatsAppOutsideWindow:
+            # Nothing to retry: the lead's message is older than the service window (a late
+            # delivery, a replay days later). Its reply row and the SDR team's note say so.
+            await self._finish([e.id for e in claimed.events], note="outside_window")
+            TURNS.labels("outside_window").inc()
             return
         except (AgentRunFailed, WhatsAppError, VoiceNoteNotReady) as exc:
             await self._fail(claimed.events, exc)

@@ -36,6 +36,7 @@ class OutboundRecord:
     unknown_since: datetime | None
     ambiguous_sends: int
     reply_kind: str | None
+    last_error: str | None
 
 
 _COLUMNS = [t.c[name] for name in OutboundRecord.__dataclass_fields__]

@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from seleto_agent.integrations.media.errors import MediaExpired, MediaRejected, MediaUnavailable
-from seleto_agent.integrations.whatsapp import WhatsAppError, WhatsAppOutcomeUnknown
+from seleto_agent.integrations.whatsapp import (
+    WhatsAppError,
+    WhatsAppOutcomeUnknown,
+    WhatsAppOutsideWindow,
+)
 
 
 class ErrorAction(StrEnum):
@@ -144,7 +148,7 @@ class MetaPairRateLimited(MetaRateLimited):
     """Too many messages to this recipient: wait at least 6 s before the next one to them."""
 
 
-class MetaOutsideWindow(MetaError):
+class MetaOutsideWindow(MetaError, WhatsAppOutsideWindow):
     """131047: the 24 h customer-service window is closed. Never resent as text; a template
     is the only way to reach this lead now."""
 
