@@ -38,8 +38,10 @@ format: install
 	$(UV) run ruff check --fix .
 	$(UV) run ruff format .
 
+# PROVIDER=meta plays the same conversation through the Cloud API simulator.
+PROVIDER ?= zapi
 demo: install
-	$(UV) run python -m seleto_agent.sandbox.demo
+	$(UV) run python -m seleto_agent.sandbox.demo --provider $(PROVIDER)
 
 bench: install
 	$(UV) run python bench/run_all.py

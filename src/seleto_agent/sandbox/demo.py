@@ -1,12 +1,14 @@
 """`make demo`: a scripted WhatsApp conversation through the real service and the sandbox.
 
-SIMULATION: the lead is scripted, Z-API is the local simulator and the model is the sandbox's
-scripted stand-in (no AI). What is real is the service: webhook, storage, worker, agent
-pipeline, Z-API client and admin API, talking over HTTP on 127.0.0.1.
+SIMULATION: the lead is scripted, WhatsApp is the local simulator (Z-API, or the Cloud API with
+`make demo PROVIDER=meta`) and the model is the sandbox's scripted stand-in (no AI). What is
+real is the service: webhook, storage, worker, agent pipeline, WhatsApp client and admin API,
+talking over HTTP on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import socket
 import tempfile
@@ -34,6 +36,7 @@ def _say(text: str) -> dict[str, Any]:
 
 # Throwaway credentials of a local simulation, not secrets.
 WEBHOOK_TOKEN = "demo-webhook-token"  # noqa: S105
+META_VERIFY_TOKEN = "demo-meta-verify-token"  # noqa: S105
 ADMIN_TOKEN = "demo-admin-token"  # noqa: S105
 # Each lead message, and what the scripted model answers: the tool calls a good model would make
 # and its text. The service runs the real tools, rules and guardrail on them.
@@ -105,37 +108,68 @@ def _start(app: Any, port: int) -> _Server:
     return server
 
 
-async def _wait_for_reply(sandbox: httpx.AsyncClient, count: int) -> str:
+async def _wait_for_reply(sandbox: httpx.AsyncClient, provider: str, count: int) -> str:
     for _ in range(300):
-        sent = [
-            s
-            for s in (await sandbox.get("/_sandbox/state")).json()["zapi"]["sent"]
-            if s["endpoint"] == "send-text" and s["status_code"] == 200
-        ]
+        state = (await sandbox.get("/_sandbox/state")).json()
+        if provider == "meta":
+            sent = [
+                str(c["body"]["text"]["body"])
+                for c in state["meta"]["calls"]
+                if c.get("kind") == "text" and c.get("status_code") == 200
+            ]
+        else:
+            sent = [
+                str(s["message"])
+                for s in state["zapi"]["sent"]
+                if s["endpoint"] == "send-text" and s["status_code"] == 200
+            ]
         if len(sent) >= count:
-            return str(sent[count - 1]["message"])
+            return sent[count - 1]
         await asyncio.sleep(0.1)
     raise RuntimeError("no reply within 30 s")
 
 
-async def _play(sandbox_url: str, service_url: str, config: SandboxConfig) -> None:
-    async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as sandbox:
-        root = f"/instances/{config.zapi_instance_id}/token/{config.zapi_instance_token}"
-        registered = await sandbox.put(
-            f"{root}/update-every-webhooks",
-            json={"value": f"{service_url}/webhooks/zapi/{WEBHOOK_TOKEN}"},
-            headers={"Client-Token": config.zapi_client_token},
+async def _subscribe(
+    sandbox: httpx.AsyncClient, provider: str, service_url: str, config: SandboxConfig
+) -> None:
+    """Point the simulated WhatsApp at the service, as an operator does once (RUNBOOK)."""
+    if provider == "meta":
+        subscribed = await sandbox.post(
+            "/_sandbox/meta/webhook",
+            json={"url": f"{service_url}/webhooks/meta", "verify_token": META_VERIFY_TOKEN},
         )
-        registered.raise_for_status()
+        subscribed.raise_for_status()
+        # The App Dashboard's "Verify and save": the handshake must echo the challenge.
+        verified = (await sandbox.post("/_sandbox/meta/verify", json={})).json()
+        print(f"Meta webhook verification: {verified}")
+        return
+    root = f"/instances/{config.zapi_instance_id}/token/{config.zapi_instance_token}"
+    registered = await sandbox.put(
+        f"{root}/update-every-webhooks",
+        json={"value": f"{service_url}/webhooks/zapi/{WEBHOOK_TOKEN}"},
+        headers={"Client-Token": config.zapi_client_token},
+    )
+    registered.raise_for_status()
+
+
+async def _play(sandbox_url: str, service_url: str, config: SandboxConfig, provider: str) -> None:
+    simulated = "the Cloud API (Meta)" if provider == "meta" else "Z-API"
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as sandbox:
+        await _subscribe(sandbox, provider, service_url, config)
         print("=" * 72)
-        print("SIMULATION — scripted lead, simulated Z-API, scripted model (no AI)")
+        print(f"SIMULATION — scripted lead, simulated {simulated}, scripted model (no AI)")
         print("=" * 72)
         for number, (text, replies) in enumerate(SCRIPT, start=1):
             print(f"\nLead ({LEAD_PHONE[:4]}…{LEAD_PHONE[-4:]}): {text}")
             scripted = await sandbox.post("/_sandbox/model/script", json={"replies": replies})
             scripted.raise_for_status()
-            await sandbox.post("/_sandbox/zapi/inbound", json={"phone": LEAD_PHONE, "text": text})
-            print(f"Seleto (bot): {await _wait_for_reply(sandbox, number)}")
+            if provider == "meta":
+                inbound = {"kind": "text", "wa_id": LEAD_PHONE, "name": "Carlos", "text": text}
+                await sandbox.post("/_sandbox/meta/inbound", json=inbound)
+            else:
+                inbound = {"phone": LEAD_PHONE, "text": text}
+                await sandbox.post("/_sandbox/zapi/inbound", json=inbound)
+            print(f"Seleto (bot): {await _wait_for_reply(sandbox, provider, number)}")
     async with httpx.AsyncClient(base_url=service_url, timeout=10) as service:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         await _wait_for_crm(service, headers)
@@ -185,6 +219,10 @@ async def _wait_for_crm(service: httpx.AsyncClient, headers: dict[str, str]) -> 
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--provider", choices=("zapi", "meta"), default="zapi")
+    provider = parser.parse_args().provider
+
     from seleto_agent.app import create_app
     from seleto_agent.db.engine import create_engine
     from seleto_agent.observability.logging import configure_logging
@@ -217,6 +255,12 @@ def main() -> None:
             piperun_stage_id=647558,
             piperun_origin_id=556735,
             piperun_owner_id=42001,
+            whatsapp_provider=provider,
+            meta_graph_base_url=sandbox_url,
+            meta_access_token=config.meta_access_token,
+            meta_phone_number_id=config.meta_phone_number_id,
+            meta_app_secret=config.meta_app_secret,
+            meta_verify_token=META_VERIFY_TOKEN,
         )
         engine = create_engine(settings.database_url)
         asyncio.run(migrate_all(engine, settings.migrations_dir))
@@ -224,7 +268,7 @@ def main() -> None:
         _start(create_sandbox_app(config), sandbox_port)
         service = _start(create_app(build_runtime(settings)), service_port)
         try:
-            asyncio.run(_play(sandbox_url, f"http://127.0.0.1:{service_port}", config))
+            asyncio.run(_play(sandbox_url, f"http://127.0.0.1:{service_port}", config, provider))
         finally:
             service.should_exit = True
             time.sleep(0.5)
