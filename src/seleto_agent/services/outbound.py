@@ -351,9 +351,11 @@ class OutboundService:
         return max(delta.total_seconds(), 0.0)
 
     async def mark_read(self, *, to: str, message_id: str) -> None:
-        """Blue ticks for the lead; a failure here must never cost the reply."""
+        """Blue ticks for the lead, and "digitando…" while the bot prepares its answer (only
+        called when the bot will answer: an SDR's ticks are the SDR's); a failure here must
+        never cost the reply."""
         try:
-            await self._sender.mark_read(to=to, message_id=message_id)
+            await self._sender.mark_read(to=to, message_id=message_id, typing=True)
         except WhatsAppError as exc:
             log.warning("outbound.mark_read_failed", error=type(exc).__name__)
 

@@ -97,7 +97,9 @@ class ZApiClient:
             raise ZApiOutcomeUnknown("send-text: answer without a message id", status_code=200)
         return SentMessage(provider_message_id=message_id, provider_zaap_id=parsed.zaap_id)
 
-    async def mark_read(self, *, to: str, message_id: str) -> None:
+    async def mark_read(self, *, to: str, message_id: str, typing: bool = False) -> None:
+        # read-message has no typing indicator (Z-API types only as part of a send).
+        del typing
         await self._post("read-message", {"phone": to, "messageId": message_id}, idempotent=True)
 
     async def _post(
