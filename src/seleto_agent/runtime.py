@@ -49,6 +49,7 @@ from seleto_agent.services.phone_takeover import PhoneReplyHandler
 from seleto_agent.services.piperun_cities import CityResolver
 from seleto_agent.services.readiness import Readiness
 from seleto_agent.services.replay import ReplayService
+from seleto_agent.services.send_failures import SendFailureHandler
 from seleto_agent.services.send_rules import SendRules
 from seleto_agent.services.turn import RetryPolicy, TurnProcessor
 from seleto_agent.services.voice import VoiceConfig, VoiceService
@@ -316,6 +317,9 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
             ),
             cities=CityResolver(engine, piperun),
         )
+    handlers[JobKind.SEND_FAILED] = SendFailureHandler(
+        engine, outbound=outbound, ownership=ownership, mirror=chatwoot is not None
+    )
     handlers[JobKind.PHONE_REPLY] = PhoneReplyHandler(
         engine, ownership=ownership, mirror=chatwoot is not None
     )

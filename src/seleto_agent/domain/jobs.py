@@ -22,6 +22,8 @@ class JobKind(StrEnum):
     CHATWOOT_EVENT = "chatwoot.event"
     # A message sent from the company phone that may be an SDR taking over (or our own echo).
     PHONE_REPLY = "ownership.phone_reply"
+    # A send the provider accepted and later reported failed (Cloud API statuses).
+    SEND_FAILED = "outbound.failed"
 
 
 # Waiting for a (first or next) attempt.

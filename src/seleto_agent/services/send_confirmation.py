@@ -11,7 +11,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundRepository
+from seleto_agent.db.repositories.outbound import (
+    AMBIGUOUS_STATUSES,
+    OutboundRecord,
+    OutboundRepository,
+)
 from seleto_agent.db.repositories.receipts import ReceiptRepository
 from seleto_agent.db.repositories.send_proofs import SendProofRepository
 from seleto_agent.domain.events import OutboundStatus, most_advanced
@@ -67,6 +71,29 @@ async def confirm_from_proofs(conn: AsyncConnection, record: OutboundRecord) -> 
     OUTBOUND_AMBIGUOUS.labels(record.provider, "confirmed_by_callback").inc()
     log.info("outbound.confirmed_by_callback", outbound_id=record.id)
     return message_id
+
+
+async def confirm_by_reference(
+    conn: AsyncConnection, *, provider: str, reference: str, message_id: str
+) -> bool:
+    """A status that carries our outbound key (Meta's `biz_opaque_callback_data`) names its
+    row outright: a send whose answer was lost, or still awaited, is sent with that id."""
+    outbound = OutboundRepository(conn)
+    record = await outbound.by_key(reference)
+    if record is None or record.provider != provider or record.status not in AMBIGUOUS_STATUSES:
+        return False
+    settled = await outbound.mark_sent(
+        record.id,
+        attempt=record.attempts,
+        message_id=message_id,
+        zaap_id=None,
+        now=datetime.now(UTC),
+        from_statuses=(record.status,),
+    )
+    if settled:
+        OUTBOUND_AMBIGUOUS.labels(provider, "confirmed_by_reference").inc()
+        log.info("outbound.confirmed_by_reference", outbound_id=record.id)
+    return settled
 
 
 async def record_proof(

@@ -90,6 +90,34 @@ class OutboundRepository:
         ).first()
         return _record(row._asdict()) if row else None
 
+    async def by_key(self, key: str) -> OutboundRecord | None:
+        row = (
+            await self._conn.execute(select(*_COLUMNS).where(t.c.idempotency_key == key))
+        ).first()
+        return _record(row._asdict()) if row else None
+
+    async def by_message_id(self, *, provider: str, message_id: str) -> OutboundRecord | None:
+        row = (
+            await self._conn.execute(
+                select(*_COLUMNS)
+                .where(t.c.provider == provider, t.c.provider_message_id == message_id)
+                .limit(1)
+            )
+        ).first()
+        return _record(row._asdict()) if row else None
+
+    async def reopen_failed(self, outbound_id: int, *, attempt: int, error: str) -> bool:
+        """The provider reported a send it had accepted as failed: the row is `failed` again
+        (a later attempt may send it, unless the error makes it final)."""
+        return await self._settle(
+            outbound_id,
+            attempt,
+            (OutboundStatus.SENT, OutboundStatus.FAILED, OutboundStatus.UNKNOWN),
+            status=OutboundStatus.FAILED,
+            last_error=error,
+            updated_at=db_now(self._conn),
+        )
+
     async def by_turn_ids(self, turn_ids: Sequence[str]) -> dict[str, OutboundRecord]:
         if not turn_ids:
             return {}

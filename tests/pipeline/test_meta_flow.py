@@ -1,0 +1,168 @@
+"""The Z-API bars, again with WHATSAPP_PROVIDER=meta: the Cloud API simulator posts signed
+webhooks to the service on a real port (batched, repeated, late), the service answers through
+the real Graph client, and the simulator's statuses come back the same way."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import select
+
+from seleto_agent.db.tables import conversations, inbound_events, outbound_messages
+from tests.conftest import Sandbox, Service, listening, wait_for
+from tests.pipeline.test_meta_send_rules import meta_calls, meta_settings
+
+VERIFY = "sandbox-meta-verify-token"  # noqa: S105
+LEAD = "5544999887766"
+
+
+@asynccontextmanager
+async def meta_service(
+    service_factory: Any, sandbox: Sandbox, **overrides: Any
+) -> AsyncIterator[Service]:
+    service: Service = await service_factory(
+        **meta_settings(sandbox, meta_pair_gap_seconds=0.2, **overrides)
+    )
+    sandbox.client.post("/_sandbox/meta/faults", json={"pair_gap_seconds": 0}).raise_for_status()
+    async with listening(service) as url:
+        sandbox.client.post(
+            "/_sandbox/meta/webhook", json={"url": f"{url}/webhooks/meta", "verify_token": VERIFY}
+        ).raise_for_status()
+        yield service
+
+
+def inbound(sandbox: Sandbox, **request: Any) -> dict[str, Any]:
+    response = sandbox.client.post("/_sandbox/meta/inbound", json={"wa_id": LEAD, **request})
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def texts_sent(sandbox: Sandbox) -> list[str]:
+    return [str(c["body"]["text"]["body"]) for c in meta_calls(sandbox) if c["kind"] == "text"]
+
+
+async def lead_events(service: Service) -> list[Any]:
+    async with service.runtime.engine.connect() as conn:
+        rows = await conn.execute(
+            select(inbound_events)
+            .where(inbound_events.c.conversation_key.is_not(None))
+            .order_by(inbound_events.c.id)
+        )
+        return [r for r in rows if r.status != "ignored"]
+
+
+async def settled(service: Service, count: int) -> bool:
+    rows = await lead_events(service)
+    return len(rows) == count and all(r.status == "done" for r in rows)
+
+
+async def test_the_verification_handshake_echoes_the_challenge(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    async with meta_service(service_factory, sandbox):
+        verified = sandbox.client.post("/_sandbox/meta/verify", json={}).json()
+        refused = sandbox.client.post("/_sandbox/meta/verify", json={"verify_token": "x"}).json()
+    assert verified["status_code"] == 200
+    assert verified["body"] == "1158201444"
+    assert refused["status_code"] == 403
+
+
+async def test_a_message_delivered_five_times_gets_one_reply_to_its_wa_id(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.script({"content": "Olá! Sou o assistente da Seleto. Com quem eu falo?"})
+    async with meta_service(service_factory, sandbox) as service:
+        inbound(sandbox, text="oi, quero uma formadora", copies=5)
+        await wait_for(lambda: settled(service, 1))
+        await wait_for(lambda: len(texts_sent(sandbox)) == 1)
+        [call] = meta_calls(sandbox)
+    assert call["body"]["to"] == LEAD
+    assert call["body"]["biz_opaque_callback_data"].startswith("reply:")
+    assert texts_sent(sandbox) == ["Olá! Sou o assistente da Seleto. Com quem eu falo?"]
+
+
+async def test_a_burst_is_answered_once_and_statuses_reach_the_reply_row(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.script({"content": "Entendi tudo, obrigado!"})
+    async with meta_service(service_factory, sandbox, debounce_seconds=0.5) as service:
+        for text in ("oi", "sou da Casa de Carnes Silva", "queremos uma FB300"):
+            inbound(sandbox, text=text)
+        await wait_for(lambda: settled(service, 3))
+        await wait_for(lambda: len(texts_sent(sandbox)) == 1)
+
+        async def read() -> bool:
+            async with service.runtime.engine.connect() as conn:
+                status = await conn.scalar(select(outbound_messages.c.delivery_status))
+            return status is not None and status.lower() == "read"
+
+        await wait_for(read)
+    prompt = sandbox.state()["model"]["requests"][-1]["messages"][-1]["content"]
+    assert "Casa de Carnes Silva" in prompt
+    assert "FB300" in prompt
+
+
+async def test_a_reply_typed_in_the_business_app_silences_the_bot(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.script({"content": "Olá!"}, repeat=True)
+    async with meta_service(service_factory, sandbox, phone_echo_grace_seconds=0.2) as service:
+        inbound(sandbox, text="oi")
+        await wait_for(lambda: len(texts_sent(sandbox)) == 1)
+        inbound(sandbox, kind="echo", text="Oi, aqui é a Ana, do comercial")
+
+        async def human_owns() -> bool:
+            async with service.runtime.engine.connect() as conn:
+                owner = await conn.scalar(select(conversations.c.owner))
+            return owner == "human"
+
+        await wait_for(human_owns)
+        inbound(sandbox, text="oi Ana, tudo bem?")
+        await wait_for(lambda: settled(service, 2))
+    assert len(texts_sent(sandbox)) == 1
+
+
+async def test_a_voice_note_is_fetched_in_two_steps_transcribed_and_answered(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.script_transcripts("quero orçamento de uma formadora FB300")
+    sandbox.script({"content": "Anotado: FB300."})
+    async with meta_service(
+        service_factory, sandbox, media_allowed_hosts="127.0.0.1"
+    ) as service:
+        inbound(sandbox, kind="voice")
+        await wait_for(lambda: settled(service, 1))
+        await wait_for(lambda: len(texts_sent(sandbox)) == 1)
+        [event] = await lead_events(service)
+    assert event.body_is_transcript
+    assert "FB300" in event.body_text
+    requests = sandbox.state()["meta"]["media_requests"]
+    assert requests and all(r.get("authorized", True) for r in requests)
+
+
+async def test_a_message_delivered_a_day_late_gets_no_free_text(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.script({"content": "Resposta que não pode sair"}, repeat=True)
+    async with meta_service(service_factory, sandbox) as service:
+        inbound(sandbox, text="oi", age_seconds=25 * 3600)
+        await wait_for(lambda: settled(service, 1))
+        [event] = await lead_events(service)
+    assert texts_sent(sandbox) == []
+    assert event.last_error == "outside_window"
+
+
+async def test_a_lead_known_only_by_bsuid_is_answered_through_recipient(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.script({"content": "Olá! Pode me passar seu telefone?"})
+    async with meta_service(service_factory, sandbox) as service:
+        inbound(sandbox, wa_id=None, user_id="BR.1502576394655843", username="julia", text="oi")
+        await wait_for(lambda: settled(service, 1))
+        await wait_for(lambda: len(texts_sent(sandbox)) == 1)
+        [call] = meta_calls(sandbox)
+    assert call["body"]["recipient"] == "BR.1502576394655843"
+    assert "to" not in call["body"]
