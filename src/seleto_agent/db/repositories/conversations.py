@@ -71,6 +71,12 @@ class ConversationRepository:
         )
         return result.rowcount == 1
 
+    async def set_reply_to(self, conversation_id: int, reply_to: str, *, now: datetime) -> None:
+        """Where replies go from now on, without counting as a message of the lead."""
+        await self._conn.execute(
+            update(t).where(t.c.id == conversation_id).values(reply_to=reply_to, updated_at=now)
+        )
+
     async def learn_phone(self, conversation_id: int, phone_e164: str, *, now: datetime) -> None:
         """A conversation known only by `@lid` learns the person's number."""
         await self._conn.execute(

@@ -1,0 +1,1 @@
+"""meta package: the WhatsApp Cloud API (Meta)."""
