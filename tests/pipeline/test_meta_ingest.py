@@ -485,3 +485,23 @@ async def test_ten_concurrent_copies_of_one_message_answer_one_accepted(meta: Se
     statuses = sorted(r.json()["status"] for r in responses)
     assert statuses == ["accepted"] + ["duplicate"] * 9
     assert await count(meta) == 1
+
+
+async def test_a_refused_signature_is_counted_and_logged_without_the_header(
+    meta: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from seleto_agent.observability.logging import configure_logging
+    from seleto_agent.observability.metrics import WEBHOOKS
+
+    configure_logging(level="INFO", fmt="json", pii_key=b"test-key")
+    before = WEBHOOKS.labels("meta", "rejected")._value.get()
+    forged = "sha256=" + "ab" * 32
+    response = await post_meta(meta, signed_body(), signature=forged)
+    assert response.status_code == 401
+    assert WEBHOOKS.labels("meta", "rejected")._value.get() == before + 1
+    output = capsys.readouterr().out
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    refused = [line for line in lines if line.get("event") == "meta.signature_refused"]
+    assert [line["reason"] for line in refused] == ["mismatch"]
+    assert "ab" * 32 not in output
+    assert SIGNED_SIGNATURE.removeprefix("sha256=") not in output

@@ -21,7 +21,13 @@ from seleto_agent.domain.phone import (
     parse_cloud_sender,
     preferred_reply_to,
 )
-from seleto_agent.integrations.meta.adapter import MetaLine, body_digest, classify
+from seleto_agent.integrations.meta.adapter import (
+    AudioRef,
+    MetaLine,
+    audio_ref,
+    body_digest,
+    classify,
+)
 from seleto_agent.integrations.meta.signature import SignatureCheck, sign, verify_signature
 from seleto_agent.observability.redaction import scrub
 from tests.meta_factories import (
@@ -240,3 +246,15 @@ def test_contacts_match_by_sender_not_by_position() -> None:
     found = only(body)
     assert isinstance(found, InboundMessage)
     assert found.sender.bsuid == BSUID
+
+
+def test_the_audio_of_one_message_is_found_in_a_batched_body() -> None:
+    voice = item("message", "voice")
+    body = envelope(change(messages=[text_message("antes"), voice]), entries=2)
+    assert audio_ref(body, voice["id"]) == AudioRef(
+        media_id="1234567890987654321",
+        url=None,
+        mime_type="audio/ogg; codecs=opus",
+        voice=True,
+    )
+    assert audio_ref(body, "wamid.other") is None

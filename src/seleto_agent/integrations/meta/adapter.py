@@ -67,6 +67,35 @@ def classify(body: dict[str, Any], line: MetaLine) -> list[Classified]:
     return items or [_ignored("no_items", f"body:{digest}")]
 
 
+@dataclass(frozen=True, slots=True)
+class AudioRef:
+    """Where a Cloud API voice note is: a media id for the Graph API (the `url`, when the
+    webhook gives one, still needs the Bearer token; contracts/whatsapp_cloud_2026.md §2.8)."""
+
+    media_id: str | None
+    url: str | None
+    mime_type: str | None
+    voice: bool
+
+
+def audio_ref(body: dict[str, Any], message_id: str) -> AudioRef | None:
+    """The audio of message `message_id` in a stored body (one body batches several
+    messages, and every one of their events holds the whole body)."""
+    for entry in _list(body.get("entry")):
+        for change in _list(_obj(entry).get("changes")):
+            for message in _list(_obj(_obj(change).get("value")).get("messages")):
+                found = _obj(message)
+                if found.get("id") == message_id and found.get("type") == "audio":
+                    audio = _obj(found.get("audio"))
+                    return AudioRef(
+                        media_id=_str(audio.get("id")),
+                        url=_str(audio.get("url")),
+                        mime_type=_str(audio.get("mime_type")),
+                        voice=audio.get("voice") is True,
+                    )
+    return None
+
+
 def body_digest(body: dict[str, Any]) -> str:
     """Same document, same digest, whatever its spacing or key order."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
