@@ -230,3 +230,17 @@ async def test_an_unsupported_message_gets_the_fixed_reply_without_the_model(
     async with service.runtime.engine.connect() as conn:
         kind = (await conn.execute(select(outbound_messages.c.reply_kind))).scalar_one()
     assert kind == "fixed:unsupported_message"
+
+
+async def test_ops_find_a_bsuid_conversation_by_its_bsuid(meta: Service) -> None:
+    await post_meta(meta, by_bsuid("oi"))
+    found = await meta.client.get(
+        f"/admin/conversations/bsuid:{BSUID}", headers=meta.admin_headers()
+    )
+    assert found.status_code == 200
+    assert found.json()["owner"] == "bot"
+    for unknown in ("bsuid:BR.000000", "bsuid:br.1502576394655843", "bsuid:"):
+        response = await meta.client.get(
+            f"/admin/conversations/{unknown}", headers=meta.admin_headers()
+        )
+        assert response.status_code == 404
