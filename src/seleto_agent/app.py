@@ -22,7 +22,7 @@ from seleto_agent.api.body_limit import BodyLimitMiddleware
 from seleto_agent.api.errors import install_error_handlers
 from seleto_agent.api.middleware import RequestContextMiddleware
 from seleto_agent.api.private_routes import AgentOSLandingGuard
-from seleto_agent.api.webhooks import chatwoot, zapi
+from seleto_agent.api.webhooks import chatwoot, meta, zapi
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.runtime import Runtime, closing
 from seleto_agent.settings import AppEnv, secret
@@ -64,6 +64,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(base)
     base.include_router(health.router)
     base.include_router(zapi.router)
+    base.include_router(meta.router)
     base.include_router(chatwoot.router)
     base.include_router(admin.router)
     base.include_router(admin_jobs.router)

@@ -4,7 +4,8 @@ Every route of ours is taken from the app itself (a new route is fuzzed without 
 file), plus AgentOS's landing routes; the AgentOS API proper sits behind OS_SECURITY_KEY and is
 Agno's. Requests are drawn with and without the right tokens, with odd path segments, query
 values, headers and bodies (bytes, JSON with NUL, lone surrogates, NaN and huge numbers, and
-Z-API, Chatwoot and admin shapes). The worker is off: this is the HTTP edge only.
+Z-API, Cloud API, Chatwoot and admin shapes; Cloud API bodies mostly signed right, so they get
+past the signature). The worker is off: this is the HTTP edge only.
 """
 
 from __future__ import annotations
@@ -18,8 +19,17 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
+from seleto_agent.integrations.meta.signature import sign
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_TOKEN, Service
 from tests.factories import message_status, received_text
+from tests.meta_factories import (
+    APP_SECRET,
+    BSUID,
+    LEAD,
+    PHONE_NUMBER_ID,
+    VERIFY_TOKEN,
+    meta_settings,
+)
 
 OS_KEY = "fuzz-os-security-key"
 CHATWOOT_TOKEN = "fuzz-chatwoot-token"
@@ -76,6 +86,118 @@ lead_texts = st.builds(
     message_id=st.none() | texts,
     senderName=st.none() | texts,
 )
+# Cloud API envelopes: the documented keys with values of any shape, ids of every kind.
+meta_senders = st.sampled_from([LEAD, LEAD[:4] + LEAD[5:], f"{LEAD}@lid"]) | texts
+meta_bsuids = st.sampled_from([BSUID, "BR.ENT.42", "br.1"]) | texts
+meta_messages = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from(["wamid.A", "wamid.B"]) | texts,
+        "type": st.sampled_from(
+            [
+                "text",
+                "audio",
+                "interactive",
+                "button",
+                "system",
+                "reaction",
+                "unsupported",
+                "image",
+                "location",
+                "contacts",
+                "order",
+            ]
+        )
+        | texts,
+    },
+    optional={
+        "from": meta_senders,
+        "from_user_id": meta_bsuids,
+        "to": meta_senders,
+        "to_user_id": meta_bsuids,
+        "timestamp": st.from_regex(r"[0-9]{0,14}", fullmatch=True) | json_values,
+        "text": st.fixed_dictionaries({"body": texts}) | json_values,
+        "interactive": st.fixed_dictionaries(
+            {
+                "type": st.sampled_from(["button_reply", "list_reply"]) | texts,
+                "button_reply": json_values,
+                "list_reply": json_values,
+            }
+        ),
+        "system": st.fixed_dictionaries(
+            {"type": st.sampled_from(["user_changed_number", "user_changed_user_id"]) | texts},
+            optional={"wa_id": meta_senders, "user_id": meta_bsuids},
+        ),
+        "button": json_values,
+        "referral": json_values,
+        "location": json_values,
+        "contacts": json_values,
+        "image": json_values,
+    },
+)
+meta_statuses = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from(["wamid.A", "wamid.B"]) | texts,
+        "status": st.sampled_from(["sent", "delivered", "read", "played", "failed"]) | texts,
+    },
+    optional={
+        "recipient_id": meta_senders,
+        "recipient_user_id": meta_bsuids,
+        "errors": st.lists(st.fixed_dictionaries({"code": numbers})) | json_values,
+        "biz_opaque_callback_data": json_values,
+    },
+)
+meta_values = st.fixed_dictionaries(
+    {
+        "metadata": st.fixed_dictionaries(
+            {"phone_number_id": st.sampled_from([PHONE_NUMBER_ID] * 4 + ["1"]) | json_values}
+        )
+    },
+    optional={
+        "contacts": st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "wa_id": meta_senders,
+                    "user_id": meta_bsuids,
+                    "parent_user_id": meta_bsuids,
+                    "profile": json_values,
+                },
+            )
+        )
+        | json_values,
+        "messages": st.lists(meta_messages | json_values, max_size=3),
+        "message_echoes": st.lists(meta_messages, max_size=2),
+        "statuses": st.lists(meta_statuses | json_values, max_size=3),
+        "errors": st.lists(st.fixed_dictionaries({"code": numbers})) | json_values,
+    },
+)
+meta_bodies = st.fixed_dictionaries(
+    {
+        "object": st.sampled_from(["whatsapp_business_account"] * 4 + ["page"]) | texts,
+        "entry": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "id": texts,
+                    "changes": st.lists(
+                        st.fixed_dictionaries(
+                            {
+                                "field": st.sampled_from(
+                                    ["messages", "smb_message_echoes", "account_update"]
+                                )
+                                | texts,
+                                "value": meta_values,
+                            }
+                        )
+                        | json_values,
+                        max_size=3,
+                    ),
+                }
+            )
+            | json_values,
+            max_size=2,
+        ),
+    },
+)
 admin_bodies = st.fixed_dictionaries(
     {},
     optional={
@@ -121,6 +243,7 @@ BODIES = {
         lambda b: b if isinstance(b, bytes) else encoded(b)
     ),
     "/webhooks/chatwoot/": st.one_of(chatwoot_bodies.map(encoded), raw_bodies),
+    "/webhooks/meta": st.one_of(meta_bodies.map(encoded), meta_bodies.map(encoded), raw_bodies),
     "/admin/": st.one_of(st.none(), admin_bodies.map(encoded), raw_bodies),
 }
 
@@ -146,8 +269,20 @@ content_types = st.sampled_from(
 )
 request_ids = st.none() | st.binary(max_size=80).filter(lambda b: b"\r" not in b and b"\n" not in b)
 queries = st.dictionaries(
-    st.sampled_from(["status", "limit", "cursor", "include_payload", "kind"]) | texts,
-    path_segments | texts,
+    st.sampled_from(
+        [
+            "status",
+            "limit",
+            "cursor",
+            "include_payload",
+            "kind",
+            "hub.mode",
+            "hub.verify_token",
+            "hub.challenge",
+        ]
+    )
+    | texts,
+    path_segments | texts | st.sampled_from(["subscribe", VERIFY_TOKEN]),
     max_size=3,
 )
 
@@ -193,13 +328,15 @@ async def fuzzed(service_factory: Any) -> Service:
         os_security_key=OS_KEY,
         chatwoot_webhook_token=CHATWOOT_TOKEN,
         metrics_public=False,
+        **meta_settings(),
     )
     return service
 
 
 async def test_the_fuzz_covers_every_route_family(fuzzed: Service) -> None:
     paths = {path for _method, path in public_routes(fuzzed.app)}
-    for expected in ("/webhooks/zapi/{token}", "/webhooks/chatwoot/{token}", "/admin/events",
+    for expected in ("/webhooks/zapi/{token}", "/webhooks/chatwoot/{token}", "/webhooks/meta",
+                     "/admin/events",
                      "/admin/jobs/replay", "/admin/conversations/{phone}/pause", "/metrics",
                      "/readyz", "/healthz", "/info"):  # fmt: skip
         assert expected in paths
@@ -229,6 +366,15 @@ async def test_no_request_gets_a_5xx_and_every_4xx_has_the_error_shape(
     if request_id is not None:
         raw_headers.append((b"x-request-id", request_id))
     body = data.draw(bodies_for(template)) if method == "POST" else None
+    if template == "/webhooks/meta" and method == "POST":
+        signature = sign(APP_SECRET.encode(), body or b"")
+        # Mostly signed right: past the signature is where the bodies are read.
+        raw_headers.append(
+            (
+                b"x-hub-signature-256",
+                data.draw(st.sampled_from([signature] * 8 + ["", "x"])).encode(),
+            )
+        )
     query = "&".join(f"{escaped(k)}={escaped(v)}" for k, v in data.draw(queries).items())
     response = await fuzzed.client.request(
         method, f"{path}?{query}" if query else path, headers=raw_headers, content=body

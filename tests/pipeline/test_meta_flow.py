@@ -4,6 +4,7 @@ the real Graph client, and the simulator's statuses come back the same way."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +15,7 @@ from seleto_agent.db.tables import conversations, inbound_events, outbound_messa
 from tests.conftest import Sandbox, Service, listening, wait_for
 from tests.pipeline.test_meta_send_rules import meta_calls, meta_settings
 
-VERIFY = "sandbox-meta-verify-token"  # noqa: S105
+VERIFY = "sandbox-meta-verify-token"
 LEAD = "5544999887766"
 
 
@@ -33,11 +34,17 @@ async def meta_service(
         yield service
 
 
-def inbound(sandbox: Sandbox, **request: Any) -> dict[str, Any]:
-    response = sandbox.client.post("/_sandbox/meta/inbound", json={"wa_id": LEAD, **request})
+async def control(sandbox: Sandbox, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A call to the simulator that makes it post to the service, which answers from this
+    test's event loop: the blocking client runs in a thread so the loop stays free."""
+    response = await asyncio.to_thread(sandbox.client.post, f"/_sandbox/meta/{path}", json=body)
     response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    return body
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def inbound(sandbox: Sandbox, **request: Any) -> dict[str, Any]:
+    return await control(sandbox, "inbound", {"wa_id": LEAD, **request})
 
 
 def texts_sent(sandbox: Sandbox) -> list[str]:
@@ -63,8 +70,8 @@ async def test_the_verification_handshake_echoes_the_challenge(
     service_factory: Any, sandbox: Sandbox
 ) -> None:
     async with meta_service(service_factory, sandbox):
-        verified = sandbox.client.post("/_sandbox/meta/verify", json={}).json()
-        refused = sandbox.client.post("/_sandbox/meta/verify", json={"verify_token": "x"}).json()
+        verified = await control(sandbox, "verify", {})
+        refused = await control(sandbox, "verify", {"verify_token": "x"})
     assert verified["status_code"] == 200
     assert verified["body"] == "1158201444"
     assert refused["status_code"] == 403
@@ -75,7 +82,7 @@ async def test_a_message_delivered_five_times_gets_one_reply_to_its_wa_id(
 ) -> None:
     sandbox.script({"content": "Olá! Sou o assistente da Seleto. Com quem eu falo?"})
     async with meta_service(service_factory, sandbox) as service:
-        inbound(sandbox, text="oi, quero uma formadora", copies=5)
+        await inbound(sandbox, text="oi, quero uma formadora", copies=5)
         await wait_for(lambda: settled(service, 1))
         await wait_for(lambda: len(texts_sent(sandbox)) == 1)
         [call] = meta_calls(sandbox)
@@ -90,7 +97,7 @@ async def test_a_burst_is_answered_once_and_statuses_reach_the_reply_row(
     sandbox.script({"content": "Entendi tudo, obrigado!"})
     async with meta_service(service_factory, sandbox, debounce_seconds=0.5) as service:
         for text in ("oi", "sou da Casa de Carnes Silva", "queremos uma FB300"):
-            inbound(sandbox, text=text)
+            await inbound(sandbox, text=text)
         await wait_for(lambda: settled(service, 3))
         await wait_for(lambda: len(texts_sent(sandbox)) == 1)
 
@@ -108,11 +115,11 @@ async def test_a_burst_is_answered_once_and_statuses_reach_the_reply_row(
 async def test_a_reply_typed_in_the_business_app_silences_the_bot(
     service_factory: Any, sandbox: Sandbox
 ) -> None:
-    sandbox.script({"content": "Olá!"}, repeat=True)
+    sandbox.script({"content": "Olá!"}, {"content": "Olá de novo!"})
     async with meta_service(service_factory, sandbox, phone_echo_grace_seconds=0.2) as service:
-        inbound(sandbox, text="oi")
+        await inbound(sandbox, text="oi")
         await wait_for(lambda: len(texts_sent(sandbox)) == 1)
-        inbound(sandbox, kind="echo", text="Oi, aqui é a Ana, do comercial")
+        await inbound(sandbox, kind="echo", text="Oi, aqui é a Ana, do comercial")
 
         async def human_owns() -> bool:
             async with service.runtime.engine.connect() as conn:
@@ -120,7 +127,7 @@ async def test_a_reply_typed_in_the_business_app_silences_the_bot(
             return owner == "human"
 
         await wait_for(human_owns)
-        inbound(sandbox, text="oi Ana, tudo bem?")
+        await inbound(sandbox, text="oi Ana, tudo bem?")
         await wait_for(lambda: settled(service, 2))
     assert len(texts_sent(sandbox)) == 1
 
@@ -130,29 +137,34 @@ async def test_a_voice_note_is_fetched_in_two_steps_transcribed_and_answered(
 ) -> None:
     sandbox.script_transcripts("quero orçamento de uma formadora FB300")
     sandbox.script({"content": "Anotado: FB300."})
-    async with meta_service(
-        service_factory, sandbox, media_allowed_hosts="127.0.0.1"
-    ) as service:
-        inbound(sandbox, kind="voice")
+    async with meta_service(service_factory, sandbox, media_allowed_hosts="127.0.0.1") as service:
+        await inbound(sandbox, kind="voice")
         await wait_for(lambda: settled(service, 1))
         await wait_for(lambda: len(texts_sent(sandbox)) == 1)
         [event] = await lead_events(service)
     assert event.body_is_transcript
     assert "FB300" in event.body_text
     requests = sandbox.state()["meta"]["media_requests"]
-    assert requests and all(r.get("authorized", True) for r in requests)
+    # The media id first (Bearer), then the 5-minute URL, with the same Bearer.
+    assert [(r["endpoint"], r["status_code"]) for r in requests] == [
+        ("media", 200),
+        ("media_download", 200),
+    ]
+    assert requests[1]["bearer"] is True
 
 
 async def test_a_message_delivered_a_day_late_gets_no_free_text(
     service_factory: Any, sandbox: Sandbox
 ) -> None:
-    sandbox.script({"content": "Resposta que não pode sair"}, repeat=True)
+    sandbox.script({"content": "Resposta que não pode sair"})
     async with meta_service(service_factory, sandbox) as service:
-        inbound(sandbox, text="oi", age_seconds=25 * 3600)
+        await inbound(sandbox, text="oi", age_seconds=25 * 3600)
         await wait_for(lambda: settled(service, 1))
         [event] = await lead_events(service)
     assert texts_sent(sandbox) == []
     assert event.last_error == "outside_window"
+    # Decided before the model ran: nobody could have read its answer.
+    assert sandbox.state()["model"]["requests"] == []
 
 
 async def test_a_lead_known_only_by_bsuid_is_answered_through_recipient(
@@ -160,9 +172,81 @@ async def test_a_lead_known_only_by_bsuid_is_answered_through_recipient(
 ) -> None:
     sandbox.script({"content": "Olá! Pode me passar seu telefone?"})
     async with meta_service(service_factory, sandbox) as service:
-        inbound(sandbox, wa_id=None, user_id="BR.1502576394655843", username="julia", text="oi")
+        await inbound(
+            sandbox, wa_id=None, user_id="BR.1502576394655843", username="julia", text="oi"
+        )
         await wait_for(lambda: settled(service, 1))
         await wait_for(lambda: len(texts_sent(sandbox)) == 1)
         [call] = meta_calls(sandbox)
     assert call["body"]["recipient"] == "BR.1502576394655843"
     assert "to" not in call["body"]
+
+
+async def reply_row(service: Service) -> Any:
+    async with service.runtime.engine.connect() as conn:
+        return (await conn.execute(select(outbound_messages))).one()
+
+
+async def test_a_send_whose_answer_was_lost_is_confirmed_by_the_key_in_its_statuses(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.script({"content": "Olá! Com quem eu falo?"})
+    # Meta accepts the message, then the answer is a 500: the send may or may not be out.
+    await control(sandbox, "faults", {"messages": [{"respond_status": 500}]})
+    async with meta_service(service_factory, sandbox, outbound_unknown_grace_seconds=30) as service:
+        await inbound(sandbox, text="oi")
+
+        async def sent() -> bool:
+            async with service.runtime.engine.connect() as conn:
+                status = await conn.scalar(select(outbound_messages.c.status))
+            return status == "sent"
+
+        await wait_for(sent)
+        row = await reply_row(service)
+        await wait_for(lambda: settled(service, 1))
+    [call] = meta_calls(sandbox)
+    # Settled by the `sent` status carrying our key, well before the 30 s grace: no resend.
+    assert row.provider_message_id == call["wamid"]
+    assert len(texts_sent(sandbox)) == 1
+
+
+async def test_an_undeliverable_send_hands_the_lead_over_and_is_never_resent(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.script({"content": "Olá!"})
+    async with meta_service(service_factory, sandbox) as service:
+        await inbound(sandbox, text="oi")
+        await wait_for(lambda: settled(service, 1))
+        await wait_for(lambda: len(texts_sent(sandbox)) == 1)
+        await control(sandbox, "statuses", {"statuses": ["failed"], "error_code": 131026})
+
+        async def handed_off() -> bool:
+            async with service.runtime.engine.connect() as conn:
+                owner = await conn.scalar(select(conversations.c.owner))
+            return owner == "human"
+
+        await wait_for(handed_off)
+        row = await reply_row(service)
+    assert (row.status, row.last_error) == ("failed", "final:131026")
+    assert len(texts_sent(sandbox)) == 1
+
+
+async def test_a_transient_failure_reported_later_sends_the_reply_once_more(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.script({"content": "Olá!"})
+    async with meta_service(service_factory, sandbox) as service:
+        await inbound(sandbox, text="oi")
+        await wait_for(lambda: len(texts_sent(sandbox)) == 1)
+        # Delivered twice by Meta (a duplicate storm): handled once.
+        for _copy in range(2):
+            await control(sandbox, "statuses", {"statuses": ["failed"], "error_code": 131000})
+        await wait_for(lambda: len(texts_sent(sandbox)) == 2)
+
+        async def resent() -> bool:
+            return bool((await reply_row(service)).status == "sent")
+
+        await wait_for(resent)
+    first, second = meta_calls(sandbox)
+    assert first["wamid"] != second["wamid"]
+    assert (await reply_row(service)).provider_message_id == second["wamid"]

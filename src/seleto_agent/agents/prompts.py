@@ -95,7 +95,9 @@ class FixedReplies:
 
 
 # Every key the code asks for; checked at start-up so a missing text fails fast, not mid-turn.
-REQUIRED_REPLIES = frozenset({"guardrail_fallback", "lgpd_request_received", "audio_unusable"})
+REQUIRED_REPLIES = frozenset(
+    {"guardrail_fallback", "lgpd_request_received", "audio_unusable", "unsupported_message"}
+)
 
 
 def load_fixed_replies(path: Path) -> FixedReplies:

@@ -30,6 +30,7 @@ from seleto_agent.domain.phone import (
     InvalidWhatsAppId,
     WhatsAppAddress,
     normalise_phone_input,
+    parse_cloud_sender,
     parse_whatsapp_id,
 )
 from seleto_agent.runtime import Runtime
@@ -132,11 +133,16 @@ async def replay_many(body: ReplayRequest, runtime: AdminDep) -> dict[str, Any]:
 
 
 async def _conversation_key(runtime: Runtime, phone: str) -> str:
-    """A phone in any common format, or `lid:<id>` for a sender known only by a @lid: the key
-    of the conversation that number or `@lid` belongs to (a conversation first opened by
-    `@lid` keeps its `wa:lid:` key after it learns the number; a merged one resolves to the
-    conversation it was merged into)."""
-    if phone.startswith("lid:"):
+    """A phone in any common format, `lid:<id>` for a sender known only by a @lid, or
+    `bsuid:<BSUID>` for a Cloud API username user: the key of the conversation that id belongs
+    to (a conversation first opened by `@lid` or BSUID keeps its key after it learns the
+    number; a merged one resolves to the conversation it was merged into)."""
+    if phone.startswith("bsuid:"):
+        try:
+            address = parse_cloud_sender(None, bsuid=phone.removeprefix("bsuid:"))
+        except InvalidWhatsAppId as exc:
+            raise NotFound("not a known BSUID") from exc
+    elif phone.startswith("lid:"):
         try:
             address = parse_whatsapp_id(f"{phone[4:]}@lid")
         except InvalidWhatsAppId as exc:

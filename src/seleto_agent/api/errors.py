@@ -27,6 +27,11 @@ class Unauthorized(ApiError):
     code = "Unauthorized"
 
 
+class Forbidden(ApiError):
+    status_code = 403
+    code = "Forbidden"
+
+
 class NotFound(ApiError):
     status_code = 404
     code = "NotFound"

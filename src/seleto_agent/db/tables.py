@@ -74,6 +74,10 @@ inbound_events = Table(
     Column("body_is_transcript", Boolean, nullable=False, server_default=false()),
     # Why a voice note could not be used (`domain/voice.py`, AudioProblem); null otherwise.
     Column("media_error", Text),
+    # Cloud API: the lead's send time, a button's id, the ad they came from (Referral.as_dict).
+    Column("sent_at", UtcDateTime),
+    Column("machine_value", Text),
+    Column("referral", JsonDoc),
     Column("payload", LargeBinary, nullable=False),
     Column("status", Text, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 from enum import StrEnum
 
 from seleto_agent.domain.phone import WhatsAppAddress
@@ -34,6 +35,16 @@ class IngestOutcome(StrEnum):
     IGNORED = "ignored"
 
 
+def combined_outcome(outcomes: list[IngestOutcome]) -> IngestOutcome:
+    """One answer for a body of several items: accepted if any item was, duplicate if every
+    item was, else ignored."""
+    if IngestOutcome.ACCEPTED in outcomes:
+        return IngestOutcome.ACCEPTED
+    if outcomes and all(o is IngestOutcome.DUPLICATE for o in outcomes):
+        return IngestOutcome.DUPLICATE
+    return IngestOutcome.IGNORED
+
+
 class ContentKind(StrEnum):
     TEXT = "text"
     AUDIO = "audio"
@@ -43,6 +54,9 @@ class ContentKind(StrEnum):
     STICKER = "sticker"
     LOCATION = "location"
     CONTACT = "contact"
+    # A message WhatsApp could not hand over (Cloud API `unsupported`, error 131051): the lead
+    # is asked to type it.
+    UNSUPPORTED = "unsupported"
     OTHER = "other"
 
 
@@ -58,6 +72,21 @@ class OutboundStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Referral:
+    """The Click-to-WhatsApp ad or post a lead came from (Cloud API `referral`): campaign
+    attribution for the CRM."""
+
+    source_url: str | None = None
+    source_id: str | None = None
+    source_type: str | None = None
+    headline: str | None = None
+    ctwa_clid: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage:
     """A lead's message, as every provider adapter produces it."""
 
@@ -69,6 +98,12 @@ class InboundMessage:
     kind: ContentKind
     text: str
     sender_name: str | None = None
+    # When the lead sent it, by the provider's clock (Cloud API `timestamp`): a retried
+    # delivery can arrive days later, and the 24 h reply window counts from here.
+    sent_at: datetime | None = None
+    # A button or list choice: `text` is the title the lead saw, this the id we gave it.
+    machine_value: str | None = None
+    referral: Referral | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +129,16 @@ class DeliveryUpdate:
     provider_message_ids: tuple[str, ...]
     status: str
     instance_id: str | None = None
-    # Set when the update says one message went out to this chat (Z-API's DeliveryCallback):
-    # proof enough for a send of ours whose answer was lost.
+    # Set when the update says one message went out to this chat (Z-API's DeliveryCallback,
+    # any Cloud API status): proof enough for a send of ours whose answer was lost.
     sent_to: WhatsAppAddress | None = None
+    # The dedupe key when the provider repeats updates (Cloud API: `status:{wamid}:{status}`);
+    # None stores every copy (Z-API names no id per update).
+    event_key: str | None = None
+    # Cloud API `biz_opaque_callback_data`: what the send put there, echoed back.
+    callback_data: str | None = None
+    # Why a `FAILED` send failed (Cloud API `errors[0].code`).
+    error_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +154,35 @@ class SentEcho:
     text: str
 
 
-Classified = InboundMessage | IgnoredCallback | DeliveryUpdate | SentEcho
+class IdentityChange(StrEnum):
+    """Cloud API `system` messages: WhatsApp says who a known lead now is."""
+
+    NUMBER = "user_changed_number"
+    USER_ID = "user_changed_user_id"
 
 
-# How far along a sent message is; a late or repeated receipt never moves it back.
+@dataclass(frozen=True, slots=True)
+class IdentityUpdate:
+    """A lead's id changed (a new number, a new BSUID): the new id is linked to the lead the
+    old one names, audited; never a turn."""
+
+    provider: str
+    event_type: str
+    instance_id: str
+    message_id: str
+    change: IdentityChange
+    sender: WhatsAppAddress
+    new_address: WhatsAppAddress
+
+
+Classified = InboundMessage | IgnoredCallback | DeliveryUpdate | SentEcho | IdentityUpdate
+
+
+FAILED_STATUS = "FAILED"
+
+# How far along a sent message is; a late or repeated receipt never moves it back. A failure is
+# final: a `delivered` from another of the lead's devices after it (order is not guaranteed,
+# contracts/whatsapp_cloud_2026.md §2.7) is kept as a receipt but does not hide it.
 _DELIVERY_RANK = {
     "ACCEPTED": 1,
     "SENT": 2,
@@ -124,6 +191,7 @@ _DELIVERY_RANK = {
     "READ": 4,
     "READ_BY_ME": 4,
     "PLAYED": 5,
+    FAILED_STATUS: 99,
 }
 
 

@@ -42,6 +42,10 @@ _CONTENT_NOTES = {
     ContentKind.STICKER: "[o lead enviou uma figurinha]",
     ContentKind.LOCATION: "[o lead enviou uma localização]",
     ContentKind.CONTACT: "[o lead enviou um contato]",
+    ContentKind.UNSUPPORTED: (
+        "[o lead enviou uma mensagem que o WhatsApp não me deixa abrir; peça com gentileza que "
+        "escreva o que precisa]"
+    ),
     ContentKind.OTHER: "[o lead enviou uma mensagem sem texto]",
 }
 

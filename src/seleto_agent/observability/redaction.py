@@ -26,6 +26,10 @@ _CNPJ_BARE_RE = re.compile(r"\b(?=[0-9A-Z]*\d[0-9A-Z]*\b)[0-9A-Z]{12}\d{2}\b")
 _CPF_RE = re.compile(r"\b\d{3}\.\d{3}\.\d{3}-\d{2}\b")
 # Phone-like runs: 10 to 13 digits, optionally with +, spaces, dots, dashes or parentheses.
 _PHONE_RE = re.compile(r"(?<![\w])\+?\(?\d[\d\s().-]{8,18}\d(?![\w])")
+# Cloud API business-scoped user ids (`BR.1502576394655843`, parent `BR.ENT.…`): a person's id.
+_BSUID_RE = re.compile(
+    r"\b([A-Z]{2}\.)(?:ENT\.)?(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{2,124}([A-Za-z0-9]{4})\b"
+)
 # Z-API puts the instance token in the URL path; never let a URL carry it into a log.
 _PATH_TOKEN_RE = re.compile(r"(/token/|/webhooks/(?:zapi|chatwoot)/)[^/\s?\"']+")
 # A SQLAlchemy error message lists the statement's values (the whole row) after `[parameters:`;
@@ -49,6 +53,7 @@ def scrub(text: str) -> str:
     """Mask every identifier found in free text."""
     text = _SQL_PARAMETERS_RE.sub("[parameters: hidden]\n", text)
     text = _PATH_TOKEN_RE.sub(r"\1***", text)
+    text = _BSUID_RE.sub(r"\1***\2", text)
     text = _EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
     text = _CNPJ_MASKED_RE.sub("**.***.***/****-**", text)
     text = _CPF_RE.sub("***.***.***-**", text)

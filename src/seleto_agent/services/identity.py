@@ -36,6 +36,7 @@ from seleto_agent.db.repositories.identities import (
     KnownConversation,
 )
 from seleto_agent.db.repositories.merges import MergeRepository
+from seleto_agent.domain.events import IdentityChange
 from seleto_agent.domain.ownership import on_merge
 from seleto_agent.domain.phone import (
     WhatsAppAddress,
@@ -49,6 +50,7 @@ log = get_logger(__name__)
 
 ACTOR = "identity"
 MERGED_ACTION = "identity.merged"
+CHANGED_ACTION = "identity.changed"
 
 
 class IdentityRace(Exception):
@@ -89,8 +91,13 @@ async def find_conversation_key(conn: AsyncConnection, address: WhatsAppAddress)
     """The key of the sender's conversation, linking nothing: for callbacks anyone with the URL
     could forge without being the person (company-phone messages, echoes, receipts) and for
     ops looking a person up. The sender's own key when unknown."""
+    return await known_conversation_key(conn, address) or address.conversation_key
+
+
+async def known_conversation_key(conn: AsyncConnection, address: WhatsAppAddress) -> str | None:
+    """As `find_conversation_key`, but None for a sender no conversation knows."""
     found = _distinct(await lookup(conn, address))
-    return _oldest(found).conversation_key if found else address.conversation_key
+    return _oldest(found).conversation_key if found else None
 
 
 def already_settled(
@@ -152,6 +159,53 @@ class IdentityService:
         reply_to = preferred_reply_to(record.reply_to, address.reply_to)
         await conversations.touch_inbound(record.id, reply_to=reply_to, now=now)
         return Resolved(record.id, record.conversation_key, reply_to, merged=len(others))
+
+    async def link_changed_id(
+        self,
+        conn: AsyncConnection,
+        key: str,
+        new_address: WhatsAppAddress,
+        *,
+        change: IdentityChange,
+        now: datetime,
+    ) -> None:
+        """WhatsApp says the lead of `key` now has `new_address` (a new number, a new BSUID):
+        link it to the conversation, audited. An id already linked to another conversation
+        stays where it is (two leads are merged only by a message that names both, never by
+        this notice alone); the audit says so. Replies follow a new number at once: the old
+        one is no longer the lead's."""
+        conversations = ConversationRepository(conn)
+        record = await conversations.lock(key)
+        if record is None:
+            raise IdentityRace("the conversation was merged meanwhile")
+        identities = IdentityRepository(conn)
+        elsewhere = [
+            kind
+            for kind, value in new_address.identities
+            if await identities.add(record.id, kind, value, now=now) != record.id
+        ]
+        if not elsewhere:
+            if new_address.e164 is not None and record.phone_e164 is None:
+                await self._learn_phone(conn, record, new_address.e164, now=now)
+            reply_to = (
+                new_address.reply_to
+                if change is IdentityChange.NUMBER
+                else preferred_reply_to(record.reply_to, new_address.reply_to)
+            )
+            await conversations.set_reply_to(record.id, reply_to, now=now)
+        await AuditRepository(conn).record(
+            actor=ACTOR,
+            action=CHANGED_ACTION,
+            subject_type="conversation",
+            subject_id=mask_conversation_key(record.conversation_key),
+            details={
+                "change": change.value,
+                "new_key": mask_conversation_key(new_address.conversation_key),
+                "linked_elsewhere": elsewhere,
+            },
+            now=now,
+        )
+        log.info("identity.changed", change=change.value, linked_elsewhere=len(elsewhere))
 
     async def _first_contact(
         self, conn: AsyncConnection, address: WhatsAppAddress, *, now: datetime

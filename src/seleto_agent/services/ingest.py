@@ -1,7 +1,9 @@
 """Ingestion: every webhook body is stored raw first, then classified into a turn or an ignore.
 
 The dedupe key is (provider, instance id, message id); the database's unique constraint is the
-arbiter, so ten concurrent copies of one message store one row.
+arbiter, so ten concurrent copies of one message store one row. A body that batches several
+items (the Cloud API's) is stored as one row per item, each with its own key and the whole raw
+body, so any row can be replayed or read alone.
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ from seleto_agent.db.repositories.jobs import JobRepository
 from seleto_agent.db.repositories.outbound import OutboundRepository
 from seleto_agent.db.repositories.receipts import ReceiptRepository
 from seleto_agent.domain.events import (
+    FAILED_STATUS,
     OWN_ECHO_REASON,
     PHONE_REPLY_REASON,
     Classified,
     DeliveryUpdate,
     EventStatus,
+    IdentityUpdate,
     IgnoredCallback,
     InboundMessage,
     IngestOutcome,
     SentEcho,
+    combined_outcome,
 )
 from seleto_agent.domain.jobs import JobKind
 from seleto_agent.domain.phone import preferred_reply_to
@@ -39,9 +44,11 @@ from seleto_agent.services.identity import (
     Resolved,
     already_settled,
     find_conversation_key,
+    known_conversation_key,
     lookup,
 )
-from seleto_agent.services.send_confirmation import record_proof
+from seleto_agent.services.send_confirmation import confirm_by_reference, record_proof
+from seleto_agent.services.send_failures import queue_send_failure
 
 log = get_logger(__name__)
 
@@ -90,6 +97,12 @@ class IngestService:
         log.info("inbound.rejected", provider=provider, event_id=event_id, reason=error)
         return event_id
 
+    async def ingest_all(self, *, raw: bytes, items: Sequence[Classified]) -> IngestOutcome:
+        """Store every item of one body, each in its own transaction under its own key (a
+        re-delivered body finds the ones already stored). Returns once all are durable: the
+        provider's 200 must follow the writes (Meta never re-sends an acknowledged body)."""
+        return combined_outcome([await self.ingest(raw=raw, classified=item) for item in items])
+
     async def ingest(self, *, raw: bytes, classified: Classified) -> IngestOutcome:
         """Store a classified callback (the adapter has checked it names our line)."""
         if isinstance(classified, InboundMessage):
@@ -98,6 +111,8 @@ class IngestService:
             outcome = await self._delivery(raw, classified)
         elif isinstance(classified, SentEcho):
             outcome = await self._echo(raw, classified)
+        elif isinstance(classified, IdentityUpdate):
+            outcome = await self._identity_update(raw, classified)
         else:
             outcome = await self._ignore(raw, classified)
         WEBHOOKS.labels(classified.provider, outcome.value).inc()
@@ -140,6 +155,10 @@ class IngestService:
                     phone_e164=sender.e164,
                     content_kind=message.kind.value,
                     body_text=message.text,
+                    # A clock ahead of ours would stretch the service window: never later.
+                    sent_at=min(message.sent_at, now) if message.sent_at else None,
+                    machine_value=message.machine_value,
+                    referral=message.referral.as_dict() if message.referral else None,
                 )
             )
             if event_id is None:
@@ -149,6 +168,12 @@ class IngestService:
                 known.id, reply_to=resolved.reply_to, now=now
             ):
                 raise IdentityRace("the conversation was merged into another meanwhile")
+            if message.sent_at is not None:
+                # The service window counts from when the lead wrote, not from when the
+                # provider managed to deliver it.
+                await ConversationRepository(conn).recount_last_inbound(
+                    resolved.conversation_id, resolved.key
+                )
             if self._mirror:
                 await queue_mirror(
                     conn, conversation_key=resolved.key, what="incoming", ref=str(event_id), now=now
@@ -202,18 +227,42 @@ class IngestService:
         event = NewEvent(
             provider=update.provider,
             instance_id=update.instance_id or "",
-            message_id=None,
+            message_id=update.event_key,
             event_type=update.event_type,
             payload=raw,
             status=EventStatus.IGNORED,
             received_at=now,
+            reply_to=update.sent_to.reply_to if update.sent_to else None,
+            phone_e164=update.sent_to.e164 if update.sent_to else None,
             last_error=f"delivery_status:{update.status}",
         )
         # The adapter turns a callback without ids into an ignored one: there is a first chunk.
         first, *rest = chunked(update.provider_message_ids)
         async with self._engine.begin() as conn:
-            await EventRepository(conn).insert_unique(event)
+            stored = await EventRepository(conn).insert_unique(event)
+            if stored is None and update.event_key is not None:
+                # This very update was applied by an earlier copy of the body.
+                return IngestOutcome.DUPLICATE
             matched = await self._apply_receipts(conn, update, first, now)
+            wamid = update.provider_message_ids[0]
+            if not matched and update.callback_data is not None:
+                # Our outbound key, echoed back (Cloud API): it names the row outright.
+                matched = int(
+                    await confirm_by_reference(
+                        conn,
+                        provider=update.provider,
+                        reference=update.callback_data,
+                        message_id=wamid,
+                    )
+                )
+            if matched and update.status == FAILED_STATUS and update.error_code is not None:
+                await queue_send_failure(
+                    conn,
+                    provider=update.provider,
+                    message_id=wamid,
+                    error_code=update.error_code,
+                    now=now,
+                )
             if not matched and update.sent_to is not None:
                 # An id we do not hold: maybe the send whose answer was lost.
                 await record_proof(
@@ -240,7 +289,8 @@ class IngestService:
         await ReceiptRepository(conn).add(
             provider=update.provider, message_ids=ids, status=update.status, now=now
         )
-        return await OutboundRepository(conn).record_delivery(ids, update.status, now)
+        error = f"delivery_failed:{update.error_code}" if update.error_code is not None else None
+        return await OutboundRepository(conn).record_delivery(ids, update.status, now, error=error)
 
     async def _echo(self, raw: bytes, echo: SentEcho) -> IngestOutcome:
         """Our own send, echoed back: starts nothing, but proves which text went out."""
@@ -276,4 +326,43 @@ class IngestService:
                     text=echo.text,
                 )
         log.info("inbound.ignored", event_id=event_id, reason=OWN_ECHO_REASON)
+        return IngestOutcome.IGNORED
+
+    async def _identity_update(self, raw: bytes, update: IdentityUpdate) -> IngestOutcome:
+        """WhatsApp says a known lead has a new number or BSUID: link it to the lead, audited.
+        Starts no turn; a lead we never met has nothing to link."""
+        for _attempt in range(IDENTITY_RACE_ATTEMPTS - 1):
+            try:
+                return await self._identity_update_once(raw, update)
+            except IdentityRace as race:
+                log.info("inbound.identity_race", reason=str(race))
+        return await self._identity_update_once(raw, update)
+
+    async def _identity_update_once(self, raw: bytes, update: IdentityUpdate) -> IngestOutcome:
+        now = datetime.now(UTC)
+        sender = update.sender
+        async with self._engine.begin() as conn:
+            key = await known_conversation_key(conn, sender)
+            event_id = await EventRepository(conn).insert_unique(
+                NewEvent(
+                    provider=update.provider,
+                    instance_id=update.instance_id,
+                    message_id=update.message_id,
+                    event_type=update.event_type,
+                    payload=raw,
+                    status=EventStatus.IGNORED,
+                    received_at=now,
+                    conversation_key=key,
+                    reply_to=sender.reply_to,
+                    phone_e164=sender.e164,
+                    last_error=f"identity:{update.change.value}",
+                )
+            )
+            if event_id is None:
+                return IngestOutcome.DUPLICATE
+            if key is not None:
+                await self._identity.link_changed_id(
+                    conn, key, update.new_address, change=update.change, now=now
+                )
+        log.info("inbound.identity_update", event_id=event_id, change=update.change.value)
         return IngestOutcome.IGNORED

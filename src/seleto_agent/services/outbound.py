@@ -24,14 +24,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
+from sqlalchemy import select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from seleto_agent.db.clock import db_now
 from seleto_agent.db.repositories.chatwoot import queue_mirror
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.leads import LeadRepository
 from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundRepository
 from seleto_agent.db.repositories.pacing import PacingRepository
 from seleto_agent.db.repositories.send_proofs import SendProofRepository
+from seleto_agent.db.tables import UtcDateTime
 from seleto_agent.domain.events import OutboundStatus
 from seleto_agent.integrations.whatsapp import (
     WhatsAppError,
@@ -83,6 +86,8 @@ class _Claim:
 TEMPLATE_KIND_PREFIX = "template:"
 # `last_error` of a row refused for the service window: final.
 OUTSIDE_WINDOW = "outside_window"
+# `last_error` prefix of a row the provider failed for a reason a resend cannot fix.
+FINAL_ERROR_PREFIX = "final:"
 # What an SDR typed (Chatwoot), as opposed to what the bot wrote.
 HUMAN_KIND_PREFIX = "human:"
 
@@ -141,6 +146,13 @@ class OutboundService:
                 # Refused for the window once (by us or by Meta's 131047): final, never
                 # tried again as text, whatever the window says now.
                 raise OutsideServiceWindow(f"outside_window: outbound {record.id} was refused")
+            if record.status is OutboundStatus.FAILED and (record.last_error or "").startswith(
+                FINAL_ERROR_PREFIX
+            ):
+                raise SendAbandoned(
+                    f"outbound {record.id}: the provider reported it failed for good "
+                    f"({record.last_error}); not sent again"
+                )
             if record.status in (OutboundStatus.PENDING, OutboundStatus.FAILED):
                 step: int | SendAbandoned | None = record.ambiguous_sends
             else:
@@ -180,6 +192,30 @@ class OutboundService:
                 return _Plan.REFUSE, 0.0
         slot, db_time = await PacingRepository(conn).reserve(rules.gaps(record.conversation_key))
         return _Plan.TEXT, self._seconds(slot - db_time)
+
+    async def window_closed(self, conversation_key: str, *, ref: str) -> bool:
+        """Before a turn runs the model: True when no free text could reach the lead now
+        (its last message is past the service window), with the SDR team's note queued."""
+        if self._rules is None:
+            return False
+        async with self._engine.begin() as conn:
+            conversation = await ConversationRepository(conn).get(conversation_key)
+            now = await conn.scalar(select(type_coerce(db_now(conn), UtcDateTime())))
+            assert isinstance(now, datetime)
+            last_inbound = conversation.last_inbound_at if conversation else None
+            if self._rules.window(last_inbound, now).is_open:
+                return False
+            if self._rules.notify_chatwoot:
+                await queue_mirror(
+                    conn,
+                    conversation_key=conversation_key,
+                    what="note",
+                    ref=f"window-{ref}",
+                    now=now,
+                    extra={"text": window_note(template=None, human=False)},
+                )
+        OUTBOUND.labels(self.provider, "outside_window").inc()
+        return True
 
     async def _refuse(
         self, conn: AsyncConnection, record: OutboundRecord, attempt: int, now: datetime

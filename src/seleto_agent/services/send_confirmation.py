@@ -91,6 +91,8 @@ async def confirm_by_reference(
         from_statuses=(record.status,),
     )
     if settled:
+        # The status itself was stored as a receipt before it matched anything.
+        await apply_early_receipts(conn, provider=provider, message_id=message_id)
         OUTBOUND_AMBIGUOUS.labels(provider, "confirmed_by_reference").inc()
         log.info("outbound.confirmed_by_reference", outbound_id=record.id)
     return settled

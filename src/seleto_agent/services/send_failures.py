@@ -26,7 +26,7 @@ from seleto_agent.domain.jobs import JobKind
 from seleto_agent.integrations.meta.errors import ErrorAction, classify_error_code
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import OUTBOUND
-from seleto_agent.services.outbound import OUTSIDE_WINDOW, OutboundService
+from seleto_agent.services.outbound import FINAL_ERROR_PREFIX, OUTSIDE_WINDOW, OutboundService
 from seleto_agent.services.outbox import JobNotReady
 from seleto_agent.services.ownership import OwnershipService
 from seleto_agent.services.send_rules import window_note
@@ -74,7 +74,7 @@ class SendFailureHandler:
         outbound_id, code = int(job.payload["outbound_id"]), int(job.payload["code"])
         message_id = str(job.payload["message_id"])
         action = classify_error_code(code)
-        error = OUTSIDE_WINDOW if action is ErrorAction.OUTSIDE_WINDOW else f"failed:{code}"
+        error = failure_error(action, code)
         now = datetime.now(UTC)
         async with self._engine.connect() as conn:
             seen, _db_now = await OutboundRepository(conn).current(outbound_id)
@@ -139,6 +139,15 @@ class SendFailureHandler:
             now=now,
             extra={"text": failure_note(action, code)},
         )
+
+
+def failure_error(action: ErrorAction, code: int) -> str:
+    """The row's `last_error`: a transient code may be sent again, any other is final."""
+    if action is ErrorAction.OUTSIDE_WINDOW:
+        return OUTSIDE_WINDOW
+    if action is ErrorAction.RETRY:
+        return f"failed:{code}"
+    return f"{FINAL_ERROR_PREFIX}{code}"
 
 
 def failure_note(action: ErrorAction, code: int) -> str:

@@ -53,6 +53,8 @@ LGPD_FLAGS = frozenset(
 LGPD_REPLY = "lgpd_request_received"
 # Sent instead of a model run when a burst holds only voice notes that could not be used.
 AUDIO_UNUSABLE_REPLY = "audio_unusable"
+# ... or only messages WhatsApp could not hand over (Cloud API `unsupported`).
+UNSUPPORTED_REPLY = "unsupported_message"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,10 @@ class TurnProcessor:
             )
             await self._finish([e.id for e in remaining], note="bot_paused")
             return "paused"
+        # Checked again when the reply is sent; here it saves a model run nobody could read.
+        if await self._outbound.window_closed(conversation.conversation_key, ref=turn_id):
+            await self._finish([e.id for e in remaining], note="outside_window")
+            return "outside_window"
         now = datetime.now(UTC)
         session_id = conversation.session_id
         rotate = needs_new_session(
@@ -233,10 +239,12 @@ class TurnProcessor:
             # Voice notes become their transcripts (or are marked unusable) in arrival order;
             # a note worth retrying raises VoiceNoteNotReady and the turn goes back to retry.
             burst = await self._voice_burst(remaining)
-            if burst.only_unusable_audio:
+            if burst.only_unusable_audio or burst.only_unsupported:
                 # Nothing the model could answer: ask the lead to type, through the same
                 # outbound path below (one `reply:<turn_id>` row, fencing, owner checks).
-                reply = self._audio_unusable_reply()
+                reply = self._fixed_reply(
+                    AUDIO_UNUSABLE_REPLY if burst.only_unusable_audio else UNSUPPORTED_REPLY
+                )
             else:
                 reply = await self._answer(
                     conversation.conversation_key,
@@ -367,12 +375,12 @@ class TurnProcessor:
             ]
         )
 
-    def _audio_unusable_reply(self) -> AgentReply:
-        FIXED_REPLIES.labels(AUDIO_UNUSABLE_REPLY).inc()
+    def _fixed_reply(self, key: str) -> AgentReply:
+        FIXED_REPLIES.labels(key).inc()
         return AgentReply(
-            text=self._replies.get(AUDIO_UNUSABLE_REPLY),
+            text=self._replies.get(key),
             run_id=None,
-            kind=f"fixed:{AUDIO_UNUSABLE_REPLY}",
+            kind=f"fixed:{key}",
             prompt_version=self._replies.label,
         )
 

@@ -91,6 +91,11 @@ class ResolvedBurst:
         """Nothing the agent could answer: every message is a voice note that failed."""
         return bool(self.messages) and all(m.unusable for m in self.messages)
 
+    @property
+    def only_unsupported(self) -> bool:
+        """Nothing the agent could answer: every message is one WhatsApp could not hand over."""
+        return bool(self.messages) and all(m.kind is ContentKind.UNSUPPORTED for m in self.messages)
+
 
 class _Failure(Exception):
     def __init__(self, problem: AudioProblem, retryable: bool, detail: str) -> None:

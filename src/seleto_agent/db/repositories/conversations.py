@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from seleto_agent.db.clock import db_now
 from seleto_agent.db.dialect import insert_for
 from seleto_agent.db.tables import conversations as t
+from seleto_agent.db.tables import inbound_events as ev
 from seleto_agent.domain.conversation import ConversationOwner
 
 
@@ -70,6 +71,25 @@ class ConversationRepository:
             .values(reply_to=reply_to, last_inbound_at=now, updated_at=now)
         )
         return result.rowcount == 1
+
+    async def recount_last_inbound(self, conversation_id: int, key: str) -> None:
+        """`last_inbound_at` from the lead's messages as the provider dated them (Cloud API
+        `timestamp`; arrival time for providers that give none): a message delivered days late
+        does not reopen the 24 h service window."""
+        latest = (
+            select(func.max(func.coalesce(ev.c.sent_at, ev.c.received_at)))
+            .where(ev.c.conversation_key == key, ev.c.content_kind.is_not(None))
+            .scalar_subquery()
+        )
+        await self._conn.execute(
+            update(t).where(t.c.id == conversation_id).values(last_inbound_at=latest)
+        )
+
+    async def set_reply_to(self, conversation_id: int, reply_to: str, *, now: datetime) -> None:
+        """Where replies go from now on, without counting as a message of the lead."""
+        await self._conn.execute(
+            update(t).where(t.c.id == conversation_id).values(reply_to=reply_to, updated_at=now)
+        )
 
     async def learn_phone(self, conversation_id: int, phone_e164: str, *, now: datetime) -> None:
         """A conversation known only by `@lid` learns the person's number."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, and_, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from seleto_agent.db.clock import db_now
@@ -30,6 +30,9 @@ class NewEvent:
     content_kind: str | None = None
     body_text: str | None = None
     last_error: str | None = None
+    sent_at: datetime | None = None
+    machine_value: str | None = None
+    referral: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,8 @@ class EventRecord:
     last_error: str | None
     received_at: datetime
     updated_at: datetime
+    # The provider's send time when it gives one (Cloud API), else None.
+    sent_at: datetime | None = None
 
 
 _RECORD_COLUMNS = [t.c[name] for name in EventRecord.__dataclass_fields__]
@@ -83,6 +88,8 @@ class EventRepository:
             "attempts": 0,
             "next_attempt_at": event.received_at,
             "updated_at": event.received_at,
+            # SQL NULL, not the JSON `null` SQLAlchemy writes for None.
+            "referral": null() if event.referral is None else event.referral,
         }
         statement = (
             insert_for(self._conn, t)
@@ -96,6 +103,15 @@ class EventRepository:
     async def get(self, event_id: int) -> EventRecord | None:
         row = (await self._conn.execute(select(*_RECORD_COLUMNS).where(t.c.id == event_id))).first()
         return _record(row) if row else None
+
+    async def referrals_for(self, key: str) -> list[dict[str, Any]]:
+        """The ads a conversation's lead came from (Cloud API `referral`), oldest first."""
+        query = (
+            select(t.c.referral)
+            .where(t.c.conversation_key == key, t.c.referral.is_not(None))
+            .order_by(t.c.id)
+        )
+        return [dict(referral) for (referral,) in await self._conn.execute(query)]
 
     async def get_payload(self, event_id: int) -> bytes | None:
         result = await self._conn.execute(select(t.c.payload).where(t.c.id == event_id))

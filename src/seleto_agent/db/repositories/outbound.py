@@ -265,10 +265,16 @@ class OutboundRepository:
         return len(result.all())
 
     async def record_delivery(
-        self, provider_message_ids: Sequence[str], status: str, now: datetime
+        self,
+        provider_message_ids: Sequence[str],
+        status: str,
+        now: datetime,
+        *,
+        error: str | None = None,
     ) -> int:
         """Apply a receipt to the sends it names, never moving one back (READ then a late
-        RECEIVED stays READ). Returns how many sends it matched."""
+        RECEIVED stays READ; FAILED stays FAILED). `error` (why a send failed) is kept as the
+        row's last error when the receipt applies. Returns how many sends it matched."""
         matched = 0
         # Chunked IN lists: psycopg binds at most 65,535 parameters per statement.
         for chunk in chunked(provider_message_ids):
@@ -284,7 +290,11 @@ class OutboundRepository:
                 await self._conn.execute(
                     update(t)
                     .where(t.c.id.in_(advance))
-                    .values(delivery_status=status, updated_at=now)
+                    .values(
+                        delivery_status=status,
+                        updated_at=now,
+                        **({"last_error": error} if error else {}),
+                    )
                 )
             matched += len(rows)
         return matched
