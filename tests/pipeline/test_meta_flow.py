@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from seleto_agent.db.tables import conversations, inbound_events, outbound_messages
 from tests.conftest import Sandbox, Service, listening, wait_for
+from tests.pipeline.test_crm_sync import crm_settings, crm_settled, summary_notes
 from tests.pipeline.test_meta_send_rules import meta_calls, meta_settings
 
 VERIFY = "sandbox-meta-verify-token"
@@ -250,3 +251,19 @@ async def test_a_transient_failure_reported_later_sends_the_reply_once_more(
     first, second = meta_calls(sandbox)
     assert first["wamid"] != second["wamid"]
     assert (await reply_row(service)).provider_message_id == second["wamid"]
+
+
+async def test_the_ad_a_lead_came_from_is_in_the_piperun_deal_note(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.script(
+        {"tool_calls": [{"name": "create_quote_request", "arguments": {"product": "FB300"}}]},
+        {"content": "Registrei o seu pedido de orçamento da FB300."},
+    )
+    async with meta_service(service_factory, sandbox, **crm_settings(sandbox)) as service:
+        await inbound(sandbox, kind="referral", text="vi o anúncio, quero orçamento da FB300")
+        await wait_for(lambda: len(texts_sent(sandbox)) == 1)
+        await wait_for(lambda: crm_settled(service), timeout=15)
+    [note] = summary_notes(sandbox)
+    assert "Chegou por um anúncio de Clique para o WhatsApp “Seladoras Seleto”" in note["text"]
+    assert "id 120200000000000001" in note["text"]

@@ -62,6 +62,8 @@ class CrmLead:
     # The CNPJ was registered first by another lead: the empresa row and the PipeRun company
     # are that lead's (cnpj, legal_name and company_* above describe them, not this lead).
     company_shared: bool = False
+    # The Click-to-WhatsApp ads the lead came from (Cloud API `referral`), first one first.
+    referrals: tuple[dict[str, str], ...] = ()
 
 
 def known(value: str | None) -> str | None:

@@ -111,6 +111,9 @@ def _overview(lead: CrmLead) -> str:
     if lead.first_contact_at is not None:
         arrival += f" em {_local(lead.first_contact_at, '%d/%m/%Y')}"
     sentences = [arrival + " e atendido pelo assistente virtual da Seleto Industrial."]
+    origin = _ad_origin(lead.referrals)
+    if origin:
+        sentences.append(origin)
     missing: list[str] = []
     product = known(lead.product_interest)
     products = quoted_products(lead)
@@ -140,6 +143,24 @@ def _overview(lead: CrmLead) -> str:
     if missing:
         sentences.append(f"{NOT_INFORMED} pelo lead: {_join(missing)}.")
     return " ".join(sentences)
+
+
+def _ad_origin(referrals: tuple[dict[str, str], ...]) -> str | None:
+    """Campaign attribution for the SDR team: the first ad the lead came from."""
+    if not referrals:
+        return None
+    ad = referrals[0]
+    kind = "post" if ad.get("source_type") == "post" else "anúncio"
+    parts = [f"Chegou por um {kind} de Clique para o WhatsApp"]
+    if ad.get("headline"):
+        parts.append(f"“{_inline(ad['headline'])}”")
+    details = [
+        f"{label} {_inline(ad[key])}"
+        for label, key in (("id", "source_id"), ("link", "source_url"), ("ctwa_clid", "ctwa_clid"))
+        if ad.get(key)
+    ]
+    text = " ".join(parts)
+    return f"{text} ({'; '.join(details)})." if details else f"{text}."
 
 
 def _client_lines(lead: CrmLead) -> list[str]:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from seleto_agent.db.repositories.companies import CompanyRepository
 from seleto_agent.db.repositories.crm import CrmLinks, CrmRepository, set_quote_deal_ids
+from seleto_agent.db.repositories.events import EventRepository
 from seleto_agent.db.repositories.jobs import JobRecord
 from seleto_agent.db.tables import conversations, handoffs, leads, orcamentos, outbox_jobs
 from seleto_agent.domain.brazil import format_cnpj, same_cnpj
@@ -571,14 +572,18 @@ class CrmSyncHandler:
                 )
             ).first()
             first_contact = None
+            referrals: list[dict[str, Any]] = []
             if row.conversation_id is not None:
-                first_contact = (
+                opened = (
                     await conn.execute(
-                        select(conversations.c.created_at).where(
+                        select(conversations.c.created_at, conversations.c.conversation_key).where(
                             conversations.c.id == row.conversation_id
                         )
                     )
-                ).scalar_one_or_none()
+                ).first()
+                if opened is not None:
+                    first_contact = opened.created_at
+                    referrals = await EventRepository(conn).referrals_for(opened.conversation_key)
         return CrmLead(
             lead_id=row.id,
             phone=row.phone if row.phone.startswith("+") else None,
@@ -606,6 +611,7 @@ class CrmSyncHandler:
             first_contact_at=first_contact or row.created_at,
             handed_off=pending_handoff is not None,
             company_shared=company.shared if company else False,
+            referrals=tuple({str(k): str(v) for k, v in r.items()} for r in referrals),
         )
 
 
