@@ -32,7 +32,14 @@ async def meta_service(
         sandbox.client.post(
             "/_sandbox/meta/webhook", json={"url": f"{url}/webhooks/meta", "verify_token": VERIFY}
         ).raise_for_status()
-        yield service
+        if overrides.get("chatwoot_webhook_token"):
+            sandbox.chatwoot_set_inbox_webhook(
+                f"{url}/webhooks/chatwoot/{overrides['chatwoot_webhook_token']}"
+            )
+        try:
+            yield service
+        finally:
+            sandbox.chatwoot_set_inbox_webhook(None)
 
 
 async def control(sandbox: Sandbox, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -267,3 +274,64 @@ async def test_the_ad_a_lead_came_from_is_in_the_piperun_deal_note(
     [note] = summary_notes(sandbox)
     assert "Chegou por um anúncio de Clique para o WhatsApp “Seladoras Seleto”" in note["text"]
     assert "id 120200000000000001" in note["text"]
+
+
+CHATWOOT_TOKEN = "test-chatwoot-token"
+
+
+def chatwoot(sandbox: Sandbox) -> dict[str, Any]:
+    return {**sandbox.chatwoot_settings(), "chatwoot_webhook_token": CHATWOOT_TOKEN}
+
+
+async def chatwoot_conversation(sandbox: Sandbox) -> int:
+    await wait_for(lambda: sandbox.chatwoot_state()["conversations"])
+    [conversation] = sandbox.chatwoot_state()["conversations"]
+    return int(conversation["display_id"])
+
+
+async def test_an_sdr_reply_in_chatwoot_goes_out_through_the_cloud_api(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    sandbox.script({"content": "Olá! Com quem eu falo?"})
+    async with meta_service(service_factory, sandbox, **chatwoot(sandbox)) as service:
+        await inbound(sandbox, text="oi")
+        await wait_for(lambda: len(texts_sent(sandbox)) == 1)
+        cid = await chatwoot_conversation(sandbox)
+        await asyncio.to_thread(
+            sandbox.chatwoot_agent_reply, cid, "Oi, aqui é a Ana, do comercial."
+        )
+        await wait_for(lambda: len(texts_sent(sandbox)) == 2)
+        await wait_for(lambda: settled(service, 1))
+    assert texts_sent(sandbox)[1] == "Oi, aqui é a Ana, do comercial."
+
+
+async def test_an_sdr_reply_after_the_window_closed_sends_the_template_and_says_so(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    settings = {**chatwoot(sandbox), "meta_reengage_template": "retomada_conversa"}
+    async with meta_service(service_factory, sandbox, **settings) as service:
+        # The lead wrote 30 h ago (delivered only now): the bot stays quiet, the SDR answers.
+        await inbound(sandbox, text="oi, ainda tem a FB300?", age_seconds=30 * 3600)
+        await wait_for(lambda: settled(service, 1))
+        cid = await chatwoot_conversation(sandbox)
+        await asyncio.to_thread(sandbox.chatwoot_agent_reply, cid, "Temos sim! Posso ligar?")
+
+        def templates() -> list[dict[str, Any]]:
+            return [c for c in meta_calls(sandbox) if c["kind"] == "template"]
+
+        await wait_for(templates)
+
+        def window_notes() -> list[str]:
+            return [
+                str(m["content"])
+                for m in sandbox.chatwoot_messages(cid)
+                if m["private"] and "janela de 24 h" in str(m["content"])
+            ]
+
+        await wait_for(lambda: len(window_notes()) == 2)
+    [template] = templates()
+    assert template["body"]["template"]["name"] == "retomada_conversa"
+    assert texts_sent(sandbox) == []
+    bot_note, sdr_note = window_notes()
+    assert bot_note.startswith("⚠️ O bot não respondeu")
+    assert "retomada_conversa" in sdr_note

@@ -216,3 +216,14 @@ async def test_metas_own_131047_inside_the_window_is_final_and_never_resent_as_t
 
     assert [c.get("error_code") for c in meta_calls_all(sandbox)] == [131047]
     assert await status_of(service, record) == ("failed", "outside_window")
+
+
+async def test_readyz_names_the_provider_and_the_pinned_graph_version(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    service = await service_factory(**meta_settings(sandbox))
+    ready = (await service.client.get("/readyz")).json()
+    assert ready == {
+        "status": "ready",
+        "details": {"whatsapp_provider": "meta", "meta_graph_version": "v25.0"},
+    }
