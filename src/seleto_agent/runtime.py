@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ from seleto_agent.integrations.chatwoot.client import ChatwootClient
 from seleto_agent.integrations.media.download import MediaDownloader, build_media_http_client
 from seleto_agent.integrations.media.policy import MediaPolicy
 from seleto_agent.integrations.meta.client import MetaClient
+from seleto_agent.integrations.meta.versions import expiring_soon, graph_version_expiry
 from seleto_agent.integrations.openai_audio.client import OpenAIAudioClient
 from seleto_agent.integrations.piperun import build_piperun_client
 from seleto_agent.integrations.piperun.client import PipeRunClient
@@ -201,7 +202,16 @@ def build_meta(
         raise ConfigurationError(
             "WHATSAPP_PROVIDER=meta needs META_ACCESS_TOKEN and META_PHONE_NUMBER_ID"
         )
-    log.info("meta.graph_version", version=settings.meta_graph_version)
+    expiry = graph_version_expiry(settings.meta_graph_version)
+    expires = expiry.isoformat() if expiry else None
+    log.info("meta.graph_version", version=settings.meta_graph_version, usable_until=expires)
+    if expiring_soon(settings.meta_graph_version, today=date.today()):
+        log.warning(
+            "meta.graph_version_expiring",
+            version=settings.meta_graph_version,
+            usable_until=expires,
+            hint="move META_GRAPH_VERSION to a newer version after a sandbox run",
+        )
     return MetaClient(
         http=http,
         base_url=settings.meta_graph_base_url,

@@ -222,7 +222,7 @@ async def test_an_undeliverable_send_hands_the_lead_over_and_is_never_resent(
     service_factory: Any, sandbox: Sandbox
 ) -> None:
     sandbox.script({"content": "Olá!"})
-    async with meta_service(service_factory, sandbox) as service:
+    async with meta_service(service_factory, sandbox, **chatwoot(sandbox)) as service:
         await inbound(sandbox, text="oi")
         await wait_for(lambda: settled(service, 1))
         await wait_for(lambda: len(texts_sent(sandbox)) == 1)
@@ -234,9 +234,21 @@ async def test_an_undeliverable_send_hands_the_lead_over_and_is_never_resent(
             return owner == "human"
 
         await wait_for(handed_off)
+        cid = await chatwoot_conversation(sandbox)
+
+        def failure_notes() -> list[str]:
+            return [
+                str(m["content"])
+                for m in sandbox.chatwoot_messages(cid)
+                if m["private"] and "código 131026" in str(m["content"])
+            ]
+
+        await wait_for(failure_notes)
         row = await reply_row(service)
     assert (row.status, row.last_error) == ("failed", "final:131026")
     assert len(texts_sent(sandbox)) == 1
+    [note] = failure_notes()
+    assert "tente contato por telefone ou e-mail" in note
 
 
 async def test_a_transient_failure_reported_later_sends_the_reply_once_more(
