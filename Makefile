@@ -27,6 +27,7 @@ run: install
 PYTEST_WORKERS ?= 2
 test: install
 	bash .ci/start-postgres "$(TEST_DATABASE_URL)"
+	bash .ci/install-promtool
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(UV) run pytest -n $(PYTEST_WORKERS)
 
 lint: install

@@ -35,6 +35,7 @@ from seleto_agent.integrations.tls import tls_context
 from seleto_agent.integrations.zapi.client import ZApiClient
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.services.audio_sources import AudioSource, MetaAudio, ZApiAudio
+from seleto_agent.services.backlog import watch_backlog
 from seleto_agent.services.chatwoot_events import ChatwootEventHandler
 from seleto_agent.services.chatwoot_ingest import ChatwootIngest
 from seleto_agent.services.chatwoot_mirror import ChatwootMirrorHandler
@@ -79,6 +80,10 @@ class ConfigurationError(RuntimeError):
     """The settings ask for something this build cannot do."""
 
 
+# Alerts look at minutes; a count every 15 s costs two indexed queries per process.
+BACKLOG_READ_SECONDS = 15.0
+
+
 @dataclass(slots=True)
 class Runtime:
     settings: Settings
@@ -98,10 +103,12 @@ class Runtime:
     media_http: httpx.AsyncClient | None = None
 
     def background(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
-        """The loops a worker process runs until `stop`: turns, and the outbox unless off."""
+        """The loops a worker process runs until `stop`: turns, the outbox unless off, and the
+        backlog gauges."""
         loops = [self.worker.run(stop)]
         if self.settings.outbox_enabled:
             loops.append(self.outbox.run(stop))
+        loops.append(watch_backlog(self.engine, stop, every=BACKLOG_READ_SECONDS))
         return loops
 
 

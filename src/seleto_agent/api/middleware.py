@@ -1,4 +1,5 @@
-"""Correlation id and access log per request (route templates only: paths may hold tokens)."""
+"""Correlation id, access log and latency histogram per request (route templates only: paths
+may hold tokens)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seleto_agent.observability.logging import get_logger
+from seleto_agent.observability.metrics import HTTP_SECONDS
 
 log = get_logger("seleto_agent.access")
 
@@ -43,11 +45,13 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, receive, send_wrapper)
             finally:
-                route = scope.get("route")
+                route = getattr(scope.get("route"), "path", "unmatched")
+                seconds = time.perf_counter() - started
+                HTTP_SECONDS.labels(route, str(status_holder["status"])).observe(seconds)
                 log.info(
                     "http.request",
                     method=scope.get("method"),
-                    route=getattr(route, "path", "unmatched"),
+                    route=route,
                     status=status_holder["status"],
-                    ms=round((time.perf_counter() - started) * 1000, 2),
+                    ms=round(seconds * 1000, 2),
                 )

@@ -63,3 +63,22 @@ OUTBOUND_AMBIGUOUS = Counter(
     "Outbound sends whose outcome was unknown, by provider and outcome",
     ["provider", "outcome"],
 )
+
+# --- operations (deploy/prometheus/alerts.yml) --------------------------------------------------
+
+HTTP_SECONDS = Histogram(
+    "seleto_http_request_seconds",
+    "Time to answer an HTTP request, by route template and status",
+    ["route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+LAST_INBOUND = Gauge(
+    "seleto_last_inbound_timestamp_seconds",
+    "Unix time of the latest lead message this process accepted (max() across processes)",
+)
+BACKLOG = Gauge(
+    "seleto_backlog",
+    "Work in the database by queue and state, read by the worker every few seconds",
+    ["queue", "state"],
+)
+FUNNEL = Counter("seleto_funnel_total", "Leads reaching each stage of the funnel", ["stage"])

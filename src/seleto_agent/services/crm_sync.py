@@ -52,6 +52,7 @@ from seleto_agent.integrations.piperun.client import PipeRunClient
 from seleto_agent.integrations.piperun.errors import PipeRunRejected
 from seleto_agent.integrations.piperun.schemas import Company, Person
 from seleto_agent.observability.logging import get_logger
+from seleto_agent.observability.metrics import FUNNEL
 from seleto_agent.services.piperun_cities import CityResolver
 
 log = get_logger(__name__)
@@ -383,6 +384,7 @@ class CrmSyncHandler:
             )
         )
         outcome.created += 1
+        FUNNEL.labels("crm_synced").inc()
         await self._save(
             lead.lead_id,
             {"deal_id": deal.id, "deal_fingerprint": crm_lead_fingerprint(update_payload)},

@@ -37,7 +37,12 @@ from seleto_agent.domain.events import (
 from seleto_agent.domain.jobs import JobKind
 from seleto_agent.domain.phone import preferred_reply_to
 from seleto_agent.observability.logging import get_logger
-from seleto_agent.observability.metrics import FIRST_CONTACTS, IDENTITY_MERGES, WEBHOOKS
+from seleto_agent.observability.metrics import (
+    FIRST_CONTACTS,
+    FUNNEL,
+    IDENTITY_MERGES,
+    WEBHOOKS,
+)
 from seleto_agent.services.identity import (
     IdentityRace,
     IdentityService,
@@ -180,6 +185,7 @@ class IngestService:
                 )
         if resolved.first_contact:
             FIRST_CONTACTS.inc()
+            FUNNEL.labels("new").inc()
         IDENTITY_MERGES.inc(resolved.merged)
         log.info("inbound.accepted", event_id=event_id, kind=message.kind.value, phone=resolved.key)
         self._on_accepted()

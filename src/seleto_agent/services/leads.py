@@ -58,6 +58,7 @@ from seleto_agent.domain.temperature import (
     decide_temperature,
 )
 from seleto_agent.observability.logging import get_logger
+from seleto_agent.observability.metrics import FUNNEL
 from seleto_agent.services.ownership import OwnershipService
 
 log = get_logger(__name__)
@@ -372,6 +373,7 @@ class LeadService:
                 now=now,
             )
             if label != lead.temperature:
+                _count_funnel(before=lead.temperature, after=label)
                 await _audit(
                     conn,
                     "lead.temperature_changed",
@@ -435,6 +437,7 @@ class LeadService:
             )
             # The conversation row is locked, so nothing else can have opened one meanwhile.
             assert handoff is not None
+            FUNNEL.labels("handed_off").inc()
         elif kind != HANDOFF_LGPD:
             return handoff, False
         # The bot goes quiet, unless a person or an explicit pause already has the
@@ -484,3 +487,14 @@ async def _audit(
         details=details,
         now=now,
     )
+
+
+_QUALIFIED = (Temperature.MORNO.value, Temperature.QUENTE.value)
+
+
+def _count_funnel(*, before: str | None, after: str | None) -> None:
+    """A lead counts once when it first becomes warm or hot, and once when it first is hot."""
+    if after in _QUALIFIED and before not in _QUALIFIED:
+        FUNNEL.labels("qualified").inc()
+    if after == Temperature.QUENTE.value and before != Temperature.QUENTE.value:
+        FUNNEL.labels("hot").inc()
