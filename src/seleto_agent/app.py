@@ -22,6 +22,7 @@ from seleto_agent.api.body_limit import BodyLimitMiddleware
 from seleto_agent.api.errors import install_error_handlers
 from seleto_agent.api.middleware import RequestContextMiddleware
 from seleto_agent.api.private_routes import AgentOSLandingGuard
+from seleto_agent.api.shedding import LoadShedMiddleware
 from seleto_agent.api.webhooks import chatwoot, meta, zapi
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.runtime import Runtime, closing
@@ -92,4 +93,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     # Added last = outermost: the access log sees (and times) a 413 as well.
     app.add_middleware(BodyLimitMiddleware, limit=runtime.settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
+    # Added last, so it runs first: a shed request is refused before anything else runs.
+    app.add_middleware(LoadShedMiddleware, limit=runtime.settings.ingest_max_inflight)
     return app

@@ -283,6 +283,10 @@ class Settings(BaseSettings):
     log_format: str = "json"
     # Webhook bodies above this are refused with 413 (INTERFACE.md: 1 MiB).
     max_body_bytes: int = 1024 * 1024
+    # Webhook requests one process works on at once; past it, a 503 with Retry-After (the
+    # providers re-send) instead of a queue that grows until connections drop. Above the
+    # database pool (DATABASE_POOL_SIZE), so a burst waits a little for a connection first.
+    ingest_max_inflight: int = Field(default=64, ge=1)
     port: int = 8000
     # /metrics without a bearer (INTERFACE §3). Business volumes are not for the internet: in
     # prod the default is off, and Prometheus then sends `Authorization: Bearer ADMIN_TOKEN`.

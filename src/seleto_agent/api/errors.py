@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -9,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seleto_agent.domain.untrusted_json import clean_text
 from seleto_agent.observability.logging import get_logger
+from seleto_agent.observability.metrics import DATABASE_UNAVAILABLE
 
 log = get_logger(__name__)
 
@@ -82,6 +84,18 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "HttpError"
         )
         return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(sqlalchemy.exc.TimeoutError)
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    @app.exception_handler(sqlalchemy.exc.InterfaceError)
+    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # No free connection, or the server is down: nothing was stored, so the caller (a
+        # provider re-sending a webhook, say) must come back, not give up on a 500.
+        DATABASE_UNAVAILABLE.inc()
+        log.error("api.database_unavailable", error=type(exc).__name__)
+        response = error_response(503, "DatabaseUnavailable", "database unavailable; retry")
+        response.headers["Retry-After"] = "2"
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

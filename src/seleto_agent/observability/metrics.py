@@ -82,3 +82,10 @@ BACKLOG = Gauge(
     ["queue", "state"],
 )
 FUNNEL = Counter("seleto_funnel_total", "Leads reaching each stage of the funnel", ["stage"])
+WEBHOOKS_SHED = Counter(
+    "seleto_webhooks_shed_total", "Webhooks answered 503 because too many were in flight"
+)
+DATABASE_UNAVAILABLE = Counter(
+    "seleto_database_unavailable_total",
+    "Requests answered 503 because the database could not be reached or had no free connection",
+)
