@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from seleto_agent.agents.factory import build_agent, build_agent_db, build_model
 from seleto_agent.agents.guard import ReplyGuard
+from seleto_agent.agents.model_calls import record_request, record_response
 from seleto_agent.agents.prompts import load_fixed_replies, load_prompt
 from seleto_agent.agents.runner import AgnoAgentRunner
 from seleto_agent.agents.tools import SdrTools, ToolBudget
@@ -101,6 +102,7 @@ class Runtime:
     outbound: OutboundService
     # Media downloads use their own client (no env proxies, no redirects, no shared cookies).
     media_http: httpx.AsyncClient | None = None
+    model_http: httpx.AsyncClient | None = None
 
     def background(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
         """The loops a worker process runs until `stop`: turns, the outbox unless off, and the
@@ -262,6 +264,12 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         timeout=httpx.Timeout(settings.zapi_timeout_seconds, connect=5.0),
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
     )
+    # The model's own client: its response hook tells an outage from a bad request (C34).
+    model_http = httpx.AsyncClient(
+        verify=tls_context(),
+        timeout=httpx.Timeout(settings.openai_timeout_seconds, connect=5.0),
+        event_hooks={"request": [record_request], "response": [record_response]},
+    )
     prompt = load_prompt(settings.prompt_file, required_templates=REQUIRED_TEMPLATES)
     replies = load_fixed_replies(settings.fixed_replies_file)
     catalog = load_catalog(settings.knowledge_file)
@@ -280,7 +288,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         settings,
         db=build_agent_db(engine),
         prompt=prompt,
-        model=build_model(settings),
+        model=build_model(settings, model_http),
         catalog_text=catalog.render_for_prompt(),
         tools=SdrTools(leads),
         guard=guard,
@@ -301,6 +309,8 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
             max_attempts=settings.inbound_max_attempts,
             base_seconds=settings.retry_base_seconds,
             max_seconds=settings.retry_max_seconds,
+            outage_hold=timedelta(seconds=settings.model_outage_hold_seconds),
+            outage_handoff=timedelta(seconds=settings.model_outage_handoff_seconds),
         ),
         leads=leads,
         prompt=prompt,
@@ -398,6 +408,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         ownership=ownership,
         readiness=Readiness(engine, settings.migrations_dir),
         media_http=media_http,
+        model_http=model_http,
     )
 
 
@@ -411,6 +422,7 @@ async def closing(runtime: Runtime) -> AsyncIterator[Runtime]:
         yield runtime
     finally:
         await runtime.http.aclose()
-        if runtime.media_http is not None:
-            await runtime.media_http.aclose()
+        for client in (runtime.media_http, runtime.model_http):
+            if client is not None:
+                await client.aclose()
         await runtime.engine.dispose()

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     openai_transcribe_retry_wait_seconds: float = Field(default=0.2, ge=0)
     # The model call is the slowest step of a turn; bound it so a hung request becomes a retry.
     openai_timeout_seconds: float = 45.0
+    # An OpenAI outage (429, 5xx, timeouts) does not use up INBOUND_MAX_ATTEMPTS: the turn keeps
+    # retrying; after this long the lead gets one holding message, and after the second the
+    # conversation goes to a person with a note to the lead (never silence, never `dead`).
+    model_outage_hold_seconds: float = Field(default=60.0, gt=0)
+    model_outage_handoff_seconds: float = Field(default=900.0, gt=0)
 
     whatsapp_provider: WhatsAppProviderName = WhatsAppProviderName.ZAPI
     zapi_base_url: str = "https://api.z-api.io"

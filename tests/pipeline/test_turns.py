@@ -77,10 +77,12 @@ async def test_history_is_carried_between_turns(service: Service, sandbox: Sandb
     assert user_messages(second_request) == ["primeira", "segunda"]
 
 
-async def test_model_500s_end_dead_then_replay_gives_one_reply(
+async def test_a_request_the_model_refuses_ends_dead_then_replay_gives_one_reply(
     service: Service, sandbox: Sandbox
 ) -> None:
-    sandbox.model_faults(fail_always=True, status=500)
+    # A 400 fails the same way every time (an outage, 429/5xx, is waited out instead:
+    # tests/pipeline/test_model_outage.py).
+    sandbox.model_faults(fail_always=True, status=400)
     await service.post_zapi(received_text(text="tem formadora?"))
     await wait_for(lambda: _statuses_are(service, ["dead"]))
     event = (await service.client.get("/admin/events", headers=service.admin_headers())).json()

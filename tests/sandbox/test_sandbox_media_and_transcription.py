@@ -103,7 +103,7 @@ async def test_transcription_faults_like_the_chat_model(client: httpx.AsyncClien
     await client.post("/_sandbox/reset")
     state = (await client.get("/_sandbox/state")).json()["transcription"]
     assert state == {
-        "requests_count": 0, "requests": [], "script": [],
+        "requests_count": 0, "requests": [], "arrivals": [], "script": [],
         "faults": {"fail_next": 0, "fail_always": False, "status": 500, "delay_seconds": 0.0,
-                   "delay_next": 0},
+                   "delay_next": 0, "retry_after": None},
     }  # fmt: skip

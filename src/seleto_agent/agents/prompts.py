@@ -96,7 +96,14 @@ class FixedReplies:
 
 # Every key the code asks for; checked at start-up so a missing text fails fast, not mid-turn.
 REQUIRED_REPLIES = frozenset(
-    {"guardrail_fallback", "lgpd_request_received", "audio_unusable", "unsupported_message"}
+    {
+        "guardrail_fallback",
+        "lgpd_request_received",
+        "audio_unusable",
+        "unsupported_message",
+        "model_outage_holding",
+        "model_outage_handoff",
+    }
 )
 
 

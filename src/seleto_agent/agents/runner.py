@@ -17,6 +17,7 @@ from agno.run import RunStatus
 from agno.run.agent import RunOutput
 
 from seleto_agent.agents.guard import ReplyGuard
+from seleto_agent.agents.model_calls import ModelCalls, current_calls
 from seleto_agent.agents.prompts import FixedReplies, Prompt
 from seleto_agent.agents.tools import ToolBudget
 from seleto_agent.domain.guardrails import Violation
@@ -48,7 +49,16 @@ class AgentReply:
 
 
 class AgentRunFailed(Exception):
-    """The run did not complete; its content (possibly a rejected draft) must not be sent."""
+    """The run did not complete; its content (possibly a rejected draft) must not be sent.
+    `outage`: the model was unreachable, rate-limited or failing on its side (worth waiting
+    out); `retry_after`: what it asked for, in seconds."""
+
+    def __init__(
+        self, message: str, *, outage: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.outage = outage
+        self.retry_after = retry_after
 
 
 class AgentRunner(Protocol):
@@ -72,12 +82,12 @@ class AgnoAgentRunner:
         self._budget = budget
 
     async def reply(self, request: TurnRequest) -> AgentReply:
-        run, violations = await self._run(request, request.text)
+        run, violations, calls = await self._run(request, request.text)
         kind = "agent"
         if violations:
             log.warning("agent.reply_blocked", kinds=_kinds(violations), attempt=1)
             note = self._prompt.template("nota_correcao").format(motivos=self._reasons(violations))
-            run, violations = await self._run(request, f"{request.text}\n\n{note}")
+            run, violations, calls = await self._run(request, f"{request.text}\n\n{note}")
             kind = "agent:regenerated"
             if violations:
                 log.warning("agent.reply_blocked", kinds=_kinds(violations), attempt=2)
@@ -91,8 +101,17 @@ class AgnoAgentRunner:
         # AGNO_NOTES §11.2: errors do not raise and an ERROR run's content may hold a rejected
         # draft or a provider message, so only a COMPLETED run may be sent.
         if run.status != RunStatus.completed:
-            log.warning("agent.run_not_completed", status=str(run.status), run_id=run.run_id)
-            raise AgentRunFailed(f"agent run ended with status {run.status}")
+            log.warning(
+                "agent.run_not_completed",
+                status=str(run.status),
+                run_id=run.run_id,
+                model_statuses=calls.statuses[-3:],
+            )
+            raise AgentRunFailed(
+                f"agent run ended with status {run.status}",
+                outage=calls.outage,
+                retry_after=calls.retry_after,
+            )
         content = (run.get_content_as_string() or "").strip()
         if not content:
             raise AgentRunFailed("agent run completed with an empty reply")
@@ -102,9 +121,11 @@ class AgnoAgentRunner:
 
     async def _run(
         self, request: TurnRequest, text: str
-    ) -> tuple[RunOutput, tuple[Violation, ...]]:
+    ) -> tuple[RunOutput, tuple[Violation, ...], ModelCalls]:
         run_id = uuid.uuid4().hex
         started = time.perf_counter()
+        calls = ModelCalls()
+        token = current_calls.set(calls)
         try:
             run = await self._agent.arun(
                 text,
@@ -115,9 +136,10 @@ class AgnoAgentRunner:
                 metadata={"prompt_version": self._prompt.label, "turn_id": request.turn_id},
             )
         finally:
+            current_calls.reset(token)
             self._budget.release(run_id)
             AGENT_SECONDS.observe(time.perf_counter() - started)
-        return run, self._guard.take(run_id)
+        return run, self._guard.take(run_id), calls
 
     def _reasons(self, violations: tuple[Violation, ...]) -> str:
         return "; ".join(self._prompt.template(f"motivos.{kind}") for kind in _kinds(violations))

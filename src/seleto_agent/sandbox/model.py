@@ -55,6 +55,8 @@ class ModelFaultsRequest(BaseModel):
     status: int | None = Field(default=None, ge=400, le=599)
     delay_seconds: float | None = Field(default=None, ge=0)
     delay_next: int | None = Field(default=None, ge=0)
+    # Sent as `Retry-After` with every injected failure (OpenAI does on 429s).
+    retry_after: float | None = Field(default=None, ge=0)
 
 
 def _invalid(message: str) -> JSONResponse:
@@ -101,9 +103,14 @@ def build_model_router(ctx: SandboxContext) -> APIRouter:
         if plan.delay_seconds > 0:
             await asyncio.sleep(plan.delay_seconds)
         if plan.fail_status is not None:
+            kind = "rate_limit_exceeded" if plan.fail_status == 429 else "server_error"
+            headers = (
+                {"Retry-After": f"{plan.retry_after:g}"} if plan.retry_after is not None else None
+            )
             return JSONResponse(
-                error_body("sandbox injected failure", "server_error"),
+                error_body("sandbox injected failure", kind),
                 status_code=plan.fail_status,
+                headers=headers,
             )
         message, finish_reason = _next_message(model, messages)
         return JSONResponse(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Generic, TypeVar
@@ -19,6 +20,7 @@ class ModelFaults:
     status: int = 500
     delay_seconds: float = 0.0
     delay_next: int = 0
+    retry_after: float | None = None
 
     def consume(self) -> tuple[ModelFaults, FaultPlan]:
         """The plan for the request being served, and the faults left after it (one unit of
@@ -28,7 +30,11 @@ class ModelFaults:
         left = replace(
             self, delay_next=max(self.delay_next - 1, 0), fail_next=max(self.fail_next - 1, 0)
         )
-        return left, FaultPlan(delay_seconds=delay, fail_status=self.status if failing else None)
+        return left, FaultPlan(
+            delay_seconds=delay,
+            fail_status=self.status if failing else None,
+            retry_after=self.retry_after,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,7 @@ class FaultPlan:
 
     delay_seconds: float = 0.0
     fail_status: int | None = None
+    retry_after: float | None = None
 
 
 T = TypeVar("T")
@@ -50,6 +57,8 @@ class ScriptedEndpointState(Generic[T]):
         # Re-entrant so a subclass can extend `snapshot` / `reset` under the same lock.
         self._lock = threading.RLock()
         self._requests: list[JsonDict] = []
+        # When each request arrived (wall clock), for tests of the caller's pacing.
+        self._arrivals: list[float] = []
         self._script: deque[T] = deque()
         self._faults = ModelFaults()
 
@@ -57,6 +66,7 @@ class ScriptedEndpointState(Generic[T]):
         del clear_webhooks  # these endpoints emit no webhooks
         with self._lock:
             self._requests.clear()
+            self._arrivals.clear()
             self._script.clear()
             self._faults = ModelFaults()
 
@@ -65,6 +75,7 @@ class ScriptedEndpointState(Generic[T]):
             return {
                 "requests_count": len(self._requests),
                 "requests": [dict(request) for request in self._requests],
+                "arrivals": list(self._arrivals),
                 "script": [self._dump(item) for item in self._script],
                 "faults": asdict(self._faults),
             }
@@ -75,6 +86,7 @@ class ScriptedEndpointState(Generic[T]):
     def record_request(self, body: JsonDict) -> None:
         with self._lock:
             self._requests.append(body)
+            self._arrivals.append(time.time())
 
     def push_script(self, items: list[T]) -> int:
         with self._lock:

@@ -27,7 +27,7 @@ from seleto_agent.domain.conversation import (
     new_session_id,
     resumed_after,
 )
-from seleto_agent.domain.events import ContentKind
+from seleto_agent.domain.events import ContentKind, OutboundStatus
 from seleto_agent.domain.input_checks import InputFlag, inspect_input
 from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.domain.turns import TurnMessage, backoff_delay, render_turn_input
@@ -55,6 +55,11 @@ LGPD_REPLY = "lgpd_request_received"
 AUDIO_UNUSABLE_REPLY = "audio_unusable"
 # ... or only messages WhatsApp could not hand over (Cloud API `unsupported`).
 UNSUPPORTED_REPLY = "unsupported_message"
+OUTAGE_HOLDING_REPLY = "model_outage_holding"
+OUTAGE_HANDOFF_REPLY = "model_outage_handoff"
+OUTAGE_HANDOFF_KIND = "model_outage"
+# Retries during a model outage: no faster than the first backoff, no slower than this.
+OUTAGE_RETRY_MAX = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,10 @@ class RetryPolicy:
     max_attempts: int
     base_seconds: float
     max_seconds: float
+    # A model outage: one holding message after `outage_hold`, a hand-off after
+    # `outage_handoff`, counted from the burst's first message (MODEL_OUTAGE_*_SECONDS).
+    outage_hold: timedelta = timedelta(seconds=60)
+    outage_handoff: timedelta = timedelta(seconds=900)
 
 
 class LeaseLost(Exception):
@@ -246,14 +255,21 @@ class TurnProcessor:
                     AUDIO_UNUSABLE_REPLY if burst.only_unusable_audio else UNSUPPORTED_REPLY
                 )
             else:
-                reply = await self._answer(
-                    conversation.conversation_key,
-                    render_turn_input(burst.messages),
-                    turn_id=turn_id,
-                    session_id=session_id,
-                    resumed=resumed,
-                    last_event_id=last.id,
-                )
+                try:
+                    reply = await self._answer(
+                        conversation.conversation_key,
+                        render_turn_input(burst.messages),
+                        turn_id=turn_id,
+                        session_id=session_id,
+                        resumed=resumed,
+                        last_event_id=last.id,
+                    )
+                except AgentRunFailed as exc:
+                    if not exc.outage:
+                        raise
+                    reply = await self._outage(
+                        conversation.conversation_key, remaining, turn_id, exc
+                    )
         finally:
             if read_receipt is not None:
                 await read_receipt
@@ -308,6 +324,63 @@ class TurnProcessor:
         await self._finish([e.id for e in remaining])
         log.info("turn.replied", conversation_id=conversation.id, events=len(remaining))
         return "replied"
+
+    async def _outage(
+        self, key: str, events: list[EventRecord], turn_id: str, failure: AgentRunFailed
+    ) -> AgentReply:
+        """The model failed (Agno reports OpenAI 429s, 5xx and timeouts as a failed run). Early
+        on, the turn is retried (re-raised); once the lead has waited `outage_hold`, it gets one
+        holding message meanwhile; after `outage_handoff`, a person takes over and this turn
+        answers with the hand-off note instead of the model."""
+        waited = datetime.now(UTC) - min(e.received_at for e in events)
+        if waited >= self._retry.outage_handoff:
+            await self._leads.request_handoff(
+                key,
+                reason="O assistente ficou indisponível (instabilidade do modelo) por mais de "
+                f"{int(self._retry.outage_handoff.total_seconds() // 60)} minutos.",
+                kind=OUTAGE_HANDOFF_KIND,
+                turn_id=turn_id,
+            )
+            log.error("turn.model_outage_handoff", waited_s=round(waited.total_seconds()))
+            return self._fixed_reply(OUTAGE_HANDOFF_REPLY)
+        if waited >= self._retry.outage_hold:
+            await self._hold(key, turn_id)
+        raise failure
+
+    async def _hold(self, key: str, turn_id: str) -> None:
+        """The holding message, once per turn (its own row, `holding:<turn_id>`); a failure to
+        send it never costs the turn."""
+        async with self._engine.begin() as conn:
+            conversation = await ConversationRepository(conn).get(key)
+            assert conversation is not None
+            record = await OutboundRepository(conn).create_if_absent(
+                key=f"holding:{turn_id}",
+                provider=self._outbound.provider,
+                conversation_key=key,
+                recipient=conversation.reply_to,
+                body=self._replies.get(OUTAGE_HOLDING_REPLY),
+                # Not the turn's reply: a retried turn must still answer.
+                turn_id=None,
+                now=datetime.now(UTC),
+                reply_kind=f"fixed:{OUTAGE_HOLDING_REPLY}",
+                prompt_version=self._replies.label,
+            )
+            if self._mirror and record.status is OutboundStatus.PENDING:
+                await queue_mirror(
+                    conn,
+                    conversation_key=key,
+                    what="outgoing",
+                    ref=str(record.id),
+                    now=datetime.now(UTC),
+                )
+        if record.status is OutboundStatus.SENT:
+            return
+        try:
+            await self._outbound.deliver(record)
+        except (WhatsAppError, SendUnsettled) as exc:
+            log.warning("turn.holding_not_sent", error=type(exc).__name__)
+            return
+        FIXED_REPLIES.labels(OUTAGE_HOLDING_REPLY).inc()
 
     async def _answer(
         self,
@@ -408,6 +481,24 @@ class TurnProcessor:
             for event in events:
                 current = await repo.get(event.id)
                 if current is None or current.status.value != "processing":
+                    continue
+                waited = now - current.received_at
+                if (
+                    isinstance(exc, AgentRunFailed)
+                    and exc.outage
+                    and waited < self._retry.outage_handoff
+                ):
+                    # A model outage is waited out, not counted: the hand-off ends it. As the
+                    # model asked (Retry-After), and at least a quarter of the wait so far.
+                    floor = exc.retry_after or self._retry.base_seconds
+                    delay = min(max(waited / 4, timedelta(seconds=floor)), OUTAGE_RETRY_MAX)
+                    await repo.mark_retry(
+                        event.id,
+                        error=error,
+                        next_attempt_at=now + delay,
+                        now=now,
+                        count_attempt=False,
+                    )
                     continue
                 if not retryable or current.attempts >= self._retry.max_attempts:
                     await repo.mark_dead(event.id, error=error, now=now)
