@@ -43,6 +43,7 @@ from seleto_agent.services.identity import IdentityService
 from seleto_agent.services.ingest import IngestService
 from seleto_agent.services.job_replay import JobReplayService
 from seleto_agent.services.leads import LeadService
+from seleto_agent.services.lgpd_vendors import ChatwootEraseHandler, PipeRunEraseHandler
 from seleto_agent.services.outbound import OutboundService
 from seleto_agent.services.outbox import JobHandler, OutboxConfig, OutboxWorker
 from seleto_agent.services.ownership import OwnershipService
@@ -327,6 +328,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
             ),
             cities=CityResolver(engine, piperun),
         )
+        handlers[JobKind.LGPD_PIPERUN] = PipeRunEraseHandler(piperun)
     handlers[JobKind.SEND_FAILED] = SendFailureHandler(
         engine, outbound=outbound, ownership=ownership, mirror=chatwoot is not None
     )
@@ -349,6 +351,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         handlers[JobKind.CHATWOOT_EVENT] = ChatwootEventHandler(
             engine, ownership=ownership, outbound=outbound
         )
+        handlers[JobKind.LGPD_CHATWOOT] = ChatwootEraseHandler(chatwoot)
     outbox = OutboxWorker(
         engine,
         handlers,
