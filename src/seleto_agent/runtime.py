@@ -51,6 +51,7 @@ from seleto_agent.services.phone_takeover import PhoneReplyHandler
 from seleto_agent.services.piperun_cities import CityResolver
 from seleto_agent.services.readiness import Readiness
 from seleto_agent.services.replay import ReplayService
+from seleto_agent.services.retention import RetentionHandler, RetentionPolicy, RetentionScheduler
 from seleto_agent.services.send_failures import SendFailureHandler
 from seleto_agent.services.send_rules import SendRules
 from seleto_agent.services.turn import RetryPolicy, TurnProcessor
@@ -97,12 +98,16 @@ class Runtime:
     outbound: OutboundService
     # Media downloads use their own client (no env proxies, no redirects, no shared cookies).
     media_http: httpx.AsyncClient | None = None
+    retention: RetentionScheduler | None = None
 
     def background(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
-        """The loops a worker process runs until `stop`: turns, and the outbox unless off."""
+        """The loops a worker process runs until `stop`: turns, and the outbox (with the
+        daily retention job) unless off."""
         loops = [self.worker.run(stop)]
         if self.settings.outbox_enabled:
             loops.append(self.outbox.run(stop))
+            if self.retention is not None:
+                loops.append(self.retention.run(stop))
         return loops
 
 
@@ -329,6 +334,13 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
             cities=CityResolver(engine, piperun),
         )
         handlers[JobKind.LGPD_PIPERUN] = PipeRunEraseHandler(piperun)
+    retention = RetentionPolicy(
+        payload_days=settings.retention_days_payloads,
+        transcript_days=settings.retention_days_transcripts,
+        audit_days=settings.retention_days_audit,
+        batch_size=settings.retention_batch_size,
+    )
+    handlers[JobKind.RETENTION] = RetentionHandler(engine, retention)
     handlers[JobKind.SEND_FAILED] = SendFailureHandler(
         engine, outbound=outbound, ownership=ownership, mirror=chatwoot is not None
     )
@@ -394,6 +406,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         ownership=ownership,
         readiness=Readiness(engine, settings.migrations_dir),
         media_http=media_http,
+        retention=RetentionScheduler(engine, on_queued=outbox.wake) if retention.enabled else None,
     )
 
 
