@@ -158,7 +158,8 @@ async def test_retention_clears_only_old_finished_data(engine: AsyncEngine) -> N
 
     events = await _rows(engine, inbound_events)
     for event_id in [*old_done, old_ignored]:
-        assert bytes(events[event_id].payload) == b"" and events[event_id].body_text is None
+        assert bytes(events[event_id].payload) == b""
+        assert events[event_id].body_text is None
         assert events[event_id].message_id, "the dedupe key stays"
     for event_id in (old_dead, old_failed, mirrored, recent):
         assert bytes(events[event_id].payload) != b"", event_id
