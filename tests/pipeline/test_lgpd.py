@@ -4,9 +4,11 @@ jobs run against the simulators; a second erasure finds nothing; the number star
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, insert, select, update
 
 from seleto_agent.db.repositories.agno_store import AgnoStore
 from seleto_agent.db.tables import (
@@ -19,7 +21,8 @@ from seleto_agent.db.tables import (
     outbound_messages,
     outbox_jobs,
 )
-from seleto_agent.services.lgpd import LgpdService
+from seleto_agent.domain.phone import mask_conversation_key
+from seleto_agent.services.lgpd import LgpdService, SubjectBusy
 from tests.conftest import Sandbox, Service, wait_for
 from tests.factories import received_text
 from tests.pipeline.test_crm_sync import PHONE, crm_settings, qualify, records
@@ -193,3 +196,58 @@ async def test_admin_routes_export_and_delete_with_confirmation(
     assert again.json()["found"] is False
     unknown = await service.client.get("/admin/lgpd/lid:12ab/export", headers=headers)
     assert unknown.status_code == 404
+
+
+async def test_delete_refuses_while_a_turn_runs_and_changes_nothing(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    service = await _qualified(service_factory, sandbox)
+    async with service.runtime.engine.begin() as conn:
+        await conn.execute(
+            update(conversations).values(
+                lease_owner="another-worker",
+                lease_expires_at=datetime.now(UTC) + timedelta(minutes=1),
+            )
+        )
+
+    with pytest.raises(SubjectBusy):
+        await LgpdService(service.runtime.engine).delete(PHONE, actor="test")
+    response = await service.client.post(
+        f"/admin/lgpd/{PHONE}/delete", json={"confirm": True}, headers=service.admin_headers()
+    )
+
+    assert response.status_code == 409
+    assert await _count(service, conversations) == 1
+    assert await _count(service, leads) == 1
+    assert await _count(service, audit_log, audit_log.c.action == "lgpd.delete") == 0
+
+
+async def test_audit_rows_under_a_mask_another_number_shares_are_left_alone(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    service = await _qualified(service_factory, sandbox)
+    other = f"wa:+{PHONE[:5]}1111{PHONE[-4:]}"
+    assert mask_conversation_key(other) == mask_conversation_key(KEY)
+    now = datetime.now(UTC)
+    async with service.runtime.engine.begin() as conn:
+        await conn.execute(
+            insert(conversations).values(
+                conversation_key=other,
+                reply_to=other[4:],
+                session_id=other,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    shared = await _count(service, audit_log, audit_log.c.subject_id == mask_conversation_key(KEY))
+    assert shared > 0
+
+    erasure = await LgpdService(service.runtime.engine).delete(PHONE, actor="test")
+
+    assert erasure.audit_shared_masks == 1
+    assert "audit_log" not in erasure.rows
+    assert (
+        await _count(service, audit_log, audit_log.c.subject_id == mask_conversation_key(KEY))
+        == shared
+    )
+    assert await _count(service, conversations) == 1, "the other number's conversation stays"
