@@ -240,7 +240,7 @@ async def _lgpd(settings: Settings, args: argparse.Namespace) -> int:
     try:
         service = LgpdService(engine)
         if args.lgpd_command == "export":
-            document = await service.export(args.phone)
+            document = await service.export(args.phone, actor="cli")
         else:
             document = (await service.delete(args.phone, actor="cli")).as_dict()
     except UnknownSubject as exc:

@@ -60,7 +60,7 @@ async def test_export_holds_every_table_and_the_agent_session(
 ) -> None:
     service = await _qualified(service_factory, sandbox)
     document = await LgpdService(service.runtime.engine).export(
-        f"+{PHONE[:2]} ({PHONE[2:4]}) {PHONE[4:]}"
+        f"+{PHONE[:2]} ({PHONE[2:4]}) {PHONE[4:]}", actor="test"
     )
 
     assert document["found"] is True
@@ -80,6 +80,22 @@ async def test_export_holds_every_table_and_the_agent_session(
     sessions = document["agno"]["agno_sessions"]
     assert [s["user_id"] for s in sessions] == [KEY]
     assert document["agno"]["agno_runs"], "the agent's copy of the conversation"
+    # The read itself is audited, under the masked key like every conversation audit row.
+    exports = await _count(service, audit_log, audit_log.c.action == "lgpd.export")
+    assert exports == 1
+
+
+async def test_the_worker_runs_the_daily_retention_job(service: Service) -> None:
+    async def retention_done() -> bool:
+        async with service.runtime.engine.connect() as conn:
+            statuses = list(
+                await conn.scalars(
+                    select(outbox_jobs.c.status).where(outbox_jobs.c.kind == "retention.run")
+                )
+            )
+        return statuses == ["done"]
+
+    await wait_for(retention_done, timeout=10)
 
 
 async def test_delete_erases_everything_queues_vendor_jobs_and_is_idempotent(

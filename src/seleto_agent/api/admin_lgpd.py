@@ -23,7 +23,7 @@ class DeleteRequest(BaseModel):
 @router.get("/{phone}/export")
 async def export(phone: str, runtime: AdminDep) -> dict[str, Any]:
     try:
-        return await LgpdService(runtime.engine).export(phone)
+        return await LgpdService(runtime.engine).export(phone, actor=ADMIN_ACTOR)
     except UnknownSubject as exc:
         raise NotFound(str(exc)) from exc
 

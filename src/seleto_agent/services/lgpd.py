@@ -25,12 +25,14 @@ from seleto_agent.db.repositories.jobs import JobRepository
 from seleto_agent.db.repositories.lgpd_subject import SubjectRepository, VendorRecords
 from seleto_agent.domain.jobs import JobKind
 from seleto_agent.domain.lgpd import ERASED_SUBJECT_TYPE, erasure_reference, subject_address
+from seleto_agent.domain.phone import mask_conversation_key
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.services.identity import find_conversation_key
 
 log = get_logger(__name__)
 
 DELETE_ACTION = "lgpd.delete"
+EXPORT_ACTION = "lgpd.export"
 
 
 class SubjectBusy(Exception):
@@ -61,18 +63,29 @@ class LgpdService:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def export(self, value: str) -> dict[str, Any]:
-        """Every row about the person, as JSON-ready values (raw payloads decoded as text)."""
+    async def export(self, value: str, *, actor: str) -> dict[str, Any]:
+        """Every row about the person, as JSON-ready values (raw payloads decoded as text).
+        The read is audited (`lgpd.export`, masked subject): who saw whose data, and when."""
         address = subject_address(value)
-        async with self._engine.connect() as conn:
+        async with self._engine.begin() as conn:
             key = await find_conversation_key(conn, address)
             subject = await SubjectRepository(conn).find(key, phone=address.e164)
             tables = await SubjectRepository(conn).export(subject)
             agno = await AgnoStore(conn).export(subject.keys)
+            found = subject.found or any(agno.values())
+            if found:
+                await AuditRepository(conn).record(
+                    actor=actor,
+                    action=EXPORT_ACTION,
+                    subject_type="conversation",
+                    subject_id=mask_conversation_key(key),
+                    details={"rows": sum(len(rows) for rows in tables.values())},
+                    now=datetime.now(UTC),
+                )
         return {
             "generated_at": datetime.now(UTC).isoformat(),
             "conversation_keys": list(subject.keys),
-            "found": subject.found or any(agno.values()),
+            "found": found,
             "tables": _jsonable(tables),
             "agno": _jsonable(agno),
             "notes": {
