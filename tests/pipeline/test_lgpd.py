@@ -85,7 +85,9 @@ async def test_export_holds_every_table_and_the_agent_session(
     assert exports == 1
 
 
-async def test_the_worker_runs_the_daily_retention_job(service: Service) -> None:
+async def test_the_worker_runs_the_daily_retention_job(service_factory: Any) -> None:
+    service: Service = await service_factory(retention_days_payloads=30)
+
     async def retention_done() -> bool:
         async with service.runtime.engine.connect() as conn:
             statuses = list(
