@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, not_, or_, select, update
+from sqlalchemy import and_, delete, exists, func, literal_column, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -32,6 +32,10 @@ _UNFINISHED_EVENTS = (
 _UNFINISHED_JOBS = (JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.FAILED, JobStatus.DEAD)
 # Audit rows of data-subject requests are the record that a request was answered: kept.
 _KEPT_AUDIT = "lgpd.%"
+# Written into the SQL, not bound: the planner proves a partial index's predicate only from
+# constants (20261203130000_lgpd.sql).
+_ZERO: Any = literal_column("0")
+_EMPTY: Any = literal_column("''")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +87,8 @@ class RetentionRepository:
         ev = inbound_events
         ids = await self._ids(
             select(ev.c.id)
-            .where(self._finished_events(before, protected), func.length(ev.c.payload) > 0)
-            .order_by(ev.c.id)
+            .where(self._finished_events(before, protected), func.length(ev.c.payload) > _ZERO)
+            .order_by(ev.c.received_at)
             .limit(limit)
         )
         if ids:
@@ -95,7 +99,7 @@ class RetentionRepository:
         """Delivery receipts: needed only until their send stores its message id (seconds)."""
         r = delivery_receipts
         ids = await self._ids(
-            select(r.c.id).where(r.c.received_at < before).order_by(r.c.id).limit(limit)
+            select(r.c.id).where(r.c.received_at < before).order_by(r.c.received_at).limit(limit)
         )
         if ids:
             await self._conn.execute(delete(r).where(r.c.id.in_(ids)))
@@ -108,7 +112,7 @@ class RetentionRepository:
         ids = await self._ids(
             select(ev.c.id)
             .where(self._finished_events(before, protected), ev.c.body_text.is_not(None))
-            .order_by(ev.c.id)
+            .order_by(ev.c.received_at)
             .limit(limit)
         )
         if ids:
@@ -125,11 +129,11 @@ class RetentionRepository:
             select(om.c.id)
             .where(
                 om.c.created_at < before,
-                om.c.body != "",
+                om.c.body != _EMPTY,
                 om.c.id.not_in(protected.outbound_ids),
                 or_(om.c.status == "sent", and_(om.c.turn_id.is_not(None), not_(waiting_turn))),
             )
-            .order_by(om.c.id)
+            .order_by(om.c.created_at)
             .limit(limit)
         )
         if ids:
@@ -140,7 +144,7 @@ class RetentionRepository:
         ids = await self._ids(
             select(audit_log.c.id)
             .where(audit_log.c.at < before, audit_log.c.action.not_like(_KEPT_AUDIT))
-            .order_by(audit_log.c.id)
+            .order_by(audit_log.c.at)
             .limit(limit)
         )
         if ids:
