@@ -413,6 +413,10 @@ def make_settings(database_url: str, sandbox_url: str, **overrides: Any) -> Sett
         / "tests"
         / "fixtures"
         / "business_hours_always_open.yaml",
+        # Off: its daily job would be one more outbox row in every test; tests of it turn it on.
+        "retention_days_payloads": 0,
+        "retention_days_transcripts": 0,
+        "retention_days_audit": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -17,7 +17,7 @@ from agno.os.config import AuthorizationConfig
 from agno.os.settings import AgnoAPISettings
 from fastapi import FastAPI
 
-from seleto_agent.api import admin, admin_jobs, health
+from seleto_agent.api import admin, admin_jobs, admin_lgpd, health
 from seleto_agent.api.body_limit import BodyLimitMiddleware
 from seleto_agent.api.errors import install_error_handlers
 from seleto_agent.api.middleware import RequestContextMiddleware
@@ -69,6 +69,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     base.include_router(chatwoot.router)
     base.include_router(admin.router)
     base.include_router(admin_jobs.router)
+    base.include_router(admin_lgpd.router)
 
     if runtime.settings.os_security_key is None:
         log.warning(

@@ -41,7 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "serve":
         return _serve(settings, args.host, args.port or settings.port)
-    handlers = {"worker": _worker, "migrate": _migrate, "events": _events, "jobs": _jobs}
+    handlers = {
+        "worker": _worker,
+        "migrate": _migrate,
+        "events": _events,
+        "jobs": _jobs,
+        "lgpd": _lgpd,
+    }
     return asyncio.run(handlers[args.command](settings, args))
 
 
@@ -73,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     jobs_replay.add_argument("--status", default=None)
     jobs_replay.add_argument("--kind", default=None)
     jobs_replay.add_argument("--dry-run", action="store_true")
+    lgpd = sub.add_parser("lgpd", help="data-subject requests: export or erase one person")
+    lgpd_sub = lgpd.add_subparsers(dest="lgpd_command", required=True)
+    lgpd_export = lgpd_sub.add_parser("export", help="print every row about PHONE as JSON")
+    lgpd_export.add_argument("phone", help="a phone in any format, lid:<digits> or bsuid:<id>")
+    lgpd_delete = lgpd_sub.add_parser("delete", help="erase PHONE here, in Agno, Chatwoot, PipeRun")
+    lgpd_delete.add_argument("phone", help="a phone in any format, lid:<digits> or bsuid:<id>")
+    lgpd_delete.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
     piperun = sub.add_parser("piperun", help="PipeRun CRM helpers")
     piperun_sub = piperun.add_subparsers(dest="piperun_command", required=True)
     piperun_sub.add_parser("discover", help="print pipelines, stages, origins and users ids")
@@ -213,6 +226,33 @@ async def _jobs(settings: Settings, args: argparse.Namespace) -> int:
         )
     )
     return 1 if result.not_found else 0
+
+
+async def _lgpd(settings: Settings, args: argparse.Namespace) -> int:
+    from seleto_agent.db.engine import create_engine
+    from seleto_agent.domain.lgpd import UnknownSubject
+    from seleto_agent.services.lgpd import LgpdService, SubjectBusy
+
+    if args.lgpd_command == "delete" and not args.yes:
+        print("erasure cannot be undone: run again with --yes", file=sys.stderr)
+        return 2
+    engine = create_engine(settings.database_url)
+    try:
+        service = LgpdService(engine)
+        if args.lgpd_command == "export":
+            document = await service.export(args.phone, actor="cli")
+        else:
+            document = (await service.delete(args.phone, actor="cli")).as_dict()
+    except UnknownSubject as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except SubjectBusy as exc:
+        print(f"{exc}; try again in a minute", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(json.dumps(document, ensure_ascii=False, indent=2))
+    return 0
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from seleto_agent.services.identity import IdentityService
 from seleto_agent.services.ingest import IngestService
 from seleto_agent.services.job_replay import JobReplayService
 from seleto_agent.services.leads import LeadService
+from seleto_agent.services.lgpd_vendors import ChatwootEraseHandler, PipeRunEraseHandler
 from seleto_agent.services.outbound import OutboundService
 from seleto_agent.services.outbox import JobHandler, OutboxConfig, OutboxWorker
 from seleto_agent.services.ownership import OwnershipService
@@ -52,6 +53,7 @@ from seleto_agent.services.phone_takeover import PhoneReplyHandler
 from seleto_agent.services.piperun_cities import CityResolver
 from seleto_agent.services.readiness import Readiness
 from seleto_agent.services.replay import ReplayService
+from seleto_agent.services.retention import RetentionHandler, RetentionPolicy, RetentionScheduler
 from seleto_agent.services.send_failures import SendFailureHandler
 from seleto_agent.services.send_rules import SendRules
 from seleto_agent.services.turn import RetryPolicy, TurnProcessor
@@ -103,13 +105,16 @@ class Runtime:
     # Media downloads use their own client (no env proxies, no redirects, no shared cookies).
     media_http: httpx.AsyncClient | None = None
     model_http: httpx.AsyncClient | None = None
+    retention: RetentionScheduler | None = None
 
     def background(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
-        """The loops a worker process runs until `stop`: turns, the outbox unless off, and the
-        backlog gauges."""
+        """The loops a worker process runs until `stop`: turns, the outbox (with the daily
+        retention job) unless off, and the backlog gauges."""
         loops = [self.worker.run(stop)]
         if self.settings.outbox_enabled:
             loops.append(self.outbox.run(stop))
+            if self.retention is not None:
+                loops.append(self.retention.run(stop))
         loops.append(watch_backlog(self.engine, stop, every=BACKLOG_READ_SECONDS))
         return loops
 
@@ -264,7 +269,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         timeout=httpx.Timeout(settings.zapi_timeout_seconds, connect=5.0),
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
     )
-    # The model's own client: its response hook tells an outage from a bad request (C34).
+    # The model's own client: its response hook tells an outage from a bad request (C35).
     model_http = httpx.AsyncClient(
         verify=tls_context(),
         timeout=httpx.Timeout(settings.openai_timeout_seconds, connect=5.0),
@@ -344,6 +349,14 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
             ),
             cities=CityResolver(engine, piperun),
         )
+        handlers[JobKind.LGPD_PIPERUN] = PipeRunEraseHandler(piperun)
+    retention = RetentionPolicy(
+        payload_days=settings.retention_days_payloads,
+        transcript_days=settings.retention_days_transcripts,
+        audit_days=settings.retention_days_audit,
+        batch_size=settings.retention_batch_size,
+    )
+    handlers[JobKind.RETENTION] = RetentionHandler(engine, retention)
     handlers[JobKind.SEND_FAILED] = SendFailureHandler(
         engine, outbound=outbound, ownership=ownership, mirror=chatwoot is not None
     )
@@ -366,6 +379,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         handlers[JobKind.CHATWOOT_EVENT] = ChatwootEventHandler(
             engine, ownership=ownership, outbound=outbound
         )
+        handlers[JobKind.LGPD_CHATWOOT] = ChatwootEraseHandler(chatwoot)
     outbox = OutboxWorker(
         engine,
         handlers,
@@ -409,6 +423,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         readiness=Readiness(engine, settings.migrations_dir),
         media_http=media_http,
         model_http=model_http,
+        retention=RetentionScheduler(engine, on_queued=outbox.wake) if retention.enabled else None,
     )
 
 

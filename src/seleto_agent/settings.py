@@ -248,6 +248,14 @@ class Settings(BaseSettings):
     # Outbox jobs (CRM sync, Chatwoot mirror) keep retrying while the vendor is unavailable
     # (5xx, 429, timeouts, open circuit) for this long before they are parked as dead.
     outbox_give_up_hours: float = Field(default=24.0, gt=0)
+    # Retention (services/retention.py; 0 = keep forever). Raw webhook bodies: 30 days, the
+    # life of Z-API's audio links. Message texts, transcripts, reply bodies and idle agent
+    # sessions: 90 days (PRD D6). Audit rows: 90 days (PRD D6), `lgpd.*` rows kept.
+    retention_days_payloads: int = Field(default=30, ge=0)
+    retention_days_transcripts: int = Field(default=90, ge=0)
+    retention_days_audit: int = Field(default=90, ge=0)
+    # Rows per retention transaction: small enough never to hold the tables for long.
+    retention_batch_size: int = Field(default=500, ge=1)
 
     worker_embedded: bool = True
     # Whether this process's worker also runs the outbox (CRM sync, Chatwoot mirror); turn

@@ -104,3 +104,32 @@ def test_prod_with_a_published_or_short_secret_exits_naming_it() -> None:
     assert "OS_SECURITY_KEY (shorter than 32 characters)" in result.stderr
     assert "too-short" not in result.stderr
     assert "ZAPI_WEBHOOK_TOKEN" not in result.stderr
+
+
+def test_lgpd_export_and_delete_of_one_person(database_url: str) -> None:
+    event_id = _insert_dead_event(database_url)
+
+    exported = run_cli("lgpd", "export", "+55 (11) 98765-4321", DATABASE_URL=database_url)
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads(exported.stdout)
+    assert document["found"] is True
+    assert [e["id"] for e in document["tables"]["inbound_events"]] == [event_id]
+    assert document["tables"]["inbound_events"][0]["payload"] == "{}"
+
+    refused = run_cli("lgpd", "delete", "5511987654321", DATABASE_URL=database_url)
+    assert refused.returncode == 2
+    assert "--yes" in refused.stderr
+    deleted = run_cli("lgpd", "delete", "5511987654321", "--yes", DATABASE_URL=database_url)
+    assert deleted.returncode == 0, deleted.stderr
+    erasure = json.loads(deleted.stdout)
+    assert erasure["found"] is True
+    assert erasure["rows"]["inbound_events"] == 1
+    # The erased event is finished: nothing will answer it.
+    assert run_cli("events", "list", "--status", "dead", DATABASE_URL=database_url).stdout == ""
+
+    again = run_cli("lgpd", "delete", "5511987654321", "--yes", DATABASE_URL=database_url)
+    assert again.returncode == 0
+    assert json.loads(again.stdout)["found"] is False
+    unknown = run_cli("lgpd", "export", "lid:12ab", DATABASE_URL=database_url)
+    assert unknown.returncode == 2
+    assert "not a known @lid" in unknown.stderr

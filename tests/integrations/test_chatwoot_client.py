@@ -424,3 +424,20 @@ async def test_calls_are_counted(http: httpx.AsyncClient, sandbox: Sandbox) -> N
 def _calls(method: str, resource: str, outcome: str) -> float:
     labels = {"method": method, "resource": resource, "outcome": outcome}
     return REGISTRY.get_sample_value("seleto_chatwoot_calls_total", labels) or 0.0
+
+
+async def test_delete_contact_removes_it_and_a_second_delete_finds_it_gone(
+    http: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    client = chatwoot(http, sandbox)
+    await new_conversation(client)
+    [contact] = sandbox.chatwoot_state()["contacts"]
+
+    with pytest.raises(ChatwootAuthError):
+        # Chatwoot's ContactPolicy: only an administrator deletes contacts.
+        await client.delete_contact(contact["id"])
+    sandbox.chatwoot_faults(api_user_role="administrator")
+    assert await client.delete_contact(contact["id"]) is True
+    assert sandbox.chatwoot_state()["contacts"] == []
+    assert sandbox.chatwoot_state()["conversations"] == []
+    assert await client.delete_contact(contact["id"]) is False

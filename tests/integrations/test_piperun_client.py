@@ -515,3 +515,19 @@ async def test_factory_needs_a_token_and_uses_the_breaker_settings(
     assert client is not None
     assert client._breaker is not None
     assert client._breaker.state.value == "closed"
+
+
+async def test_deletes_answer_true_then_false_once_the_record_is_gone(
+    make_client: ClientFactory, sandbox: Sandbox
+) -> None:
+    client = make_client()
+    person = await client.create_person({"name": "Ana"})
+    note = await client.create_note({"text": "resumo", "person_id": person.id})
+
+    assert await client.delete_note(note.id) is True
+    assert await client.delete_person(person.id) is True
+    state = sandbox.piperun_state()
+    assert state["persons"] == []
+    assert state["notes"] == []
+    assert await client.delete_person(person.id) is False
+    assert await client.delete_note(note.id) is False

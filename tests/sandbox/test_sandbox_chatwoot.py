@@ -823,3 +823,29 @@ async def test_messages_no_person_typed_have_the_real_shapes(
         assert {key: body["sender"][key] for key in sender} == sender
     event = parse_event(json.dumps(body))
     assert event.sender_type == (sender["type"] if sender else None)
+
+
+async def test_deleting_a_contact_needs_an_administrator_and_takes_its_conversations(
+    client: httpx.AsyncClient,
+) -> None:
+    display_id = await _conversation(client)
+    contact_id = (await _state(client))["contacts"][0]["id"]
+
+    as_agent = await client.delete(f"{BASE}/contacts/{contact_id}", headers=USER)
+    assert as_agent.status_code == 401
+    assert as_agent.json() == {"error": "You are not authorized to do this action"}
+    as_bot = await client.delete(f"{BASE}/contacts/{contact_id}", headers=BOT)
+    assert as_bot.status_code == 401
+
+    faults = await client.post("/_sandbox/chatwoot/faults", json={"api_user_role": "administrator"})
+    assert faults.status_code == 200
+    deleted = await client.delete(f"{BASE}/contacts/{contact_id}", headers=USER)
+    assert deleted.status_code == 200
+    assert deleted.content == b""
+    state = await _state(client)
+    assert state["contacts"] == []
+    assert state["conversations"] == []
+    gone = await client.get(f"{BASE}/conversations/{display_id}", headers=USER)
+    assert gone.status_code == 404
+    again = await client.delete(f"{BASE}/contacts/{contact_id}", headers=USER)
+    assert again.status_code == 404

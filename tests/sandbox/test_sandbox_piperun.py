@@ -486,3 +486,27 @@ async def test_lookup_lists_hold_the_client_ids(client: httpx.AsyncClient) -> No
     fields = (await _get(client, "/customFields", belongs=1)).json()["data"]
     assert fields
     assert {field["belongs"] for field in fields} == {1}
+
+
+@pytest.mark.parametrize("resource", ["persons", "notes", "companies", "deals"])
+async def test_delete_answers_204_without_a_body_then_404(
+    client: httpx.AsyncClient, resource: str
+) -> None:
+    bodies = {
+        "persons": {"name": "Ana"},
+        "notes": {"text": "nota"},
+        "companies": {"name": "Laticínios Serra"},
+        "deals": {"pipeline_id": SDR_PIPELINE, "stage_id": NEW_LEAD_STAGE, "title": "Lead"},
+    }
+    created = (await _post(client, f"/{resource}", bodies[resource])).json()["data"]
+    record_id = (created[0] if isinstance(created, list) else created)["id"]
+
+    deleted = await client.delete(f"/v1/{resource}/{record_id}", headers=TOKEN)
+    assert deleted.status_code == 204
+    assert deleted.content == b""
+    assert (await _state(client))[resource] == []
+    again = await client.delete(f"/v1/{resource}/{record_id}", headers=TOKEN)
+    assert again.status_code == 404
+    assert again.json() == {"success": False, "message": "Not Found"}
+    unauthenticated = await client.delete(f"/v1/{resource}/{record_id}")
+    assert unauthenticated.status_code == 401

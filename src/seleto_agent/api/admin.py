@@ -25,14 +25,8 @@ from seleto_agent.db.repositories.leads import SLOT_COLUMNS, LeadRepository
 from seleto_agent.db.repositories.lgpd import LgpdRequestRepository
 from seleto_agent.db.repositories.quotes import QuoteRepository
 from seleto_agent.domain.events import EventStatus
+from seleto_agent.domain.lgpd import UnknownSubject, subject_address
 from seleto_agent.domain.ownership import Transition
-from seleto_agent.domain.phone import (
-    InvalidWhatsAppId,
-    WhatsAppAddress,
-    normalise_phone_input,
-    parse_cloud_sender,
-    parse_whatsapp_id,
-)
 from seleto_agent.runtime import Runtime
 from seleto_agent.services.identity import find_conversation_key
 from seleto_agent.services.replay import MAX_BULK_REPLAY, ReplayResult
@@ -137,22 +131,10 @@ async def _conversation_key(runtime: Runtime, phone: str) -> str:
     `bsuid:<BSUID>` for a Cloud API username user: the key of the conversation that id belongs
     to (a conversation first opened by `@lid` or BSUID keeps its key after it learns the
     number; a merged one resolves to the conversation it was merged into)."""
-    if phone.startswith("bsuid:"):
-        try:
-            address = parse_cloud_sender(None, bsuid=phone.removeprefix("bsuid:"))
-        except InvalidWhatsAppId as exc:
-            raise NotFound("not a known BSUID") from exc
-    elif phone.startswith("lid:"):
-        try:
-            address = parse_whatsapp_id(f"{phone[4:]}@lid")
-        except InvalidWhatsAppId as exc:
-            # Unicode digits, a suffix, anything but ASCII digits: no sender has that id.
-            raise NotFound("not a known @lid") from exc
-    else:
-        e164 = normalise_phone_input(phone)
-        if e164 is None:
-            raise NotFound("not a known phone number")
-        address = WhatsAppAddress(reply_to=e164.lstrip("+"), e164=e164, lid=None)
+    try:
+        address = subject_address(phone)
+    except UnknownSubject as exc:
+        raise NotFound(str(exc)) from exc
     async with runtime.engine.connect() as conn:
         return await find_conversation_key(conn, address)
 

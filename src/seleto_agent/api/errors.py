@@ -39,6 +39,11 @@ class NotFound(ApiError):
     code = "NotFound"
 
 
+class Conflict(ApiError):
+    status_code = 409
+    code = "Conflict"
+
+
 class PayloadTooLarge(ApiError):
     status_code = 413
     code = "PayloadTooLarge"

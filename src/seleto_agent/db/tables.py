@@ -91,6 +91,20 @@ inbound_events = Table(
     Index("ix_inbound_events_status_next", "status", "next_attempt_at"),
     Index("ix_inbound_events_conversation", "conversation_key", "status"),
     Index("ix_inbound_events_turn", "turn_id"),
+    # 20261203130000_lgpd: the retention pass finds old rows still holding a raw body or a
+    # text without scanning the rows it already cleared.
+    Index(
+        "ix_inbound_events_payload_retention",
+        "received_at",
+        postgresql_where=text("length(payload) > 0"),
+        sqlite_where=text("length(payload) > 0"),
+    ),
+    Index(
+        "ix_inbound_events_text_retention",
+        "received_at",
+        postgresql_where=text("body_text IS NOT NULL"),
+        sqlite_where=text("body_text IS NOT NULL"),
+    ),
 )
 
 outbound_messages = Table(
@@ -125,6 +139,12 @@ outbound_messages = Table(
     Column("ambiguous_sends", Integer, nullable=False, server_default="0"),
     Index("ix_outbound_messages_provider_message_id", "provider_message_id"),
     Index("ix_outbound_messages_conversation", "conversation_key"),
+    Index(
+        "ix_outbound_messages_body_retention",
+        "created_at",
+        postgresql_where=text("body <> ''"),
+        sqlite_where=text("body <> ''"),
+    ),
 )
 
 conversations = Table(
@@ -311,6 +331,7 @@ delivery_receipts = Table(
     Column("status", Text, nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     UniqueConstraint("provider", "provider_message_id", "status", name="uq_delivery_receipts"),
+    Index("ix_delivery_receipts_received", "received_at"),
 )
 
 # A provider callback naming a message id no send of ours holds yet: the proof that a send
@@ -448,6 +469,7 @@ audit_log = Table(
     # Never PII: ids, counts, statuses.
     Column("details", JsonDoc, nullable=False),
     Index("ix_audit_log_subject", "subject_type", "subject_id"),
+    Index("ix_audit_log_at", "at"),
 )
 
 schema_migrations = Table(

@@ -24,6 +24,12 @@ class JobKind(StrEnum):
     PHONE_REPLY = "ownership.phone_reply"
     # A send the provider accepted and later reported failed (Cloud API statuses).
     SEND_FAILED = "outbound.failed"
+    # LGPD erasure at the vendors: delete a Chatwoot contact (and its conversations) ...
+    LGPD_CHATWOOT = "lgpd.chatwoot_erase"
+    # ... and the PipeRun notes, person and company we filed for the lead.
+    LGPD_PIPERUN = "lgpd.piperun_erase"
+    # The daily retention pass (services/retention.py).
+    RETENTION = "retention.run"
 
 
 # Waiting for a (first or next) attempt.

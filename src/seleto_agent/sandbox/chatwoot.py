@@ -90,6 +90,7 @@ ROUTES: tuple[str, ...] = (
     "POST /contacts",
     "GET /contacts/search",
     "GET /contacts/{contact_id}",
+    "DELETE /contacts/{contact_id}",
     "PUT /contacts/{contact_id}",
     "GET /contacts/{contact_id}/conversations",
     "POST /contacts/{contact_id}/contact_inboxes",
@@ -408,6 +409,16 @@ def build_chatwoot_router(ctx: SandboxContext) -> APIRouter:
             emissions = (Emission("contact_updated", payload, None),)
         return Outcome({"payload": contact_json(contact, config)}, emissions)
 
+    def delete_contact(call: Call) -> Outcome:
+        """ContactsController#destroy: ContactPolicy lets administrators only (Pundit's
+        refusal is Chatwoot's 401), then `destroy!` takes the contact's conversations and
+        messages with it (`dependent: :destroy_async`, done at once here) and answers
+        `head :ok`."""
+        if call.actor.role != "administrator":
+            raise ChatwootApiError(401, {"error": "You are not authorized to do this action"})
+        state.delete_contact(_id_param(call, "contact_id"))
+        return Outcome(None)
+
     def contact_conversations(call: Call) -> Outcome:
         contact_id = _id_param(call, "contact_id")
         conversations = state.contact_conversations(contact_id)
@@ -595,6 +606,7 @@ def build_chatwoot_router(ctx: SandboxContext) -> APIRouter:
         "GET /contacts/search": search_contacts,
         "GET /contacts/{contact_id}": show_contact,
         "PUT /contacts/{contact_id}": update_contact,
+        "DELETE /contacts/{contact_id}": delete_contact,
         "GET /contacts/{contact_id}/conversations": contact_conversations,
         "POST /contacts/{contact_id}/contact_inboxes": create_contact_inbox,
         "POST /conversations": create_conversation,

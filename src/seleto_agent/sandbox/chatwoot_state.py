@@ -276,6 +276,15 @@ class ChatwootState:
         with self._lock:
             return copy.deepcopy(self._contact(contact_id))
 
+    def delete_contact(self, contact_id: int) -> None:
+        """The contact, its inbox links and its conversations (with their messages)."""
+        with self._lock:
+            self._contact(contact_id)
+            del self._contacts[contact_id]
+            for display_id, conversation in list(self._conversations.items()):
+                if conversation.contact_id == contact_id:
+                    del self._conversations[display_id]
+
     def search_contacts(self, query: str) -> list[ContactRecord]:
         """Substring match, case-insensitive, on name, email, identifier and phone (the phone
         compared without `+`), like Chatwoot's ILIKE search; oldest first."""

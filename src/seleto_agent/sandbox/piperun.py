@@ -144,7 +144,10 @@ async def _sleep(seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-def _json(reply: Reply, headers: dict[str, str] | None = None) -> JSONResponse:
+def _json(reply: Reply, headers: dict[str, str] | None = None) -> Response:
+    if reply.status == 204:
+        # HTTP: a 204 carries no body.
+        return Response(status_code=204, headers=headers)
     return JSONResponse(reply.body, status_code=reply.status, headers=headers)
 
 

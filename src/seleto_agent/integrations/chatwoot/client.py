@@ -120,6 +120,18 @@ class ChatwootClient:
         body = await self._call("PUT", f"/contacts/{contact_id}", "contacts", json=fields)
         return _parse(Contact, _unwrap(body), "contacts")
 
+    async def delete_contact(self, contact_id: int) -> bool:
+        """`DELETE /contacts/{id}`: Chatwoot answers 200 without a body and destroys the
+        contact's conversations and messages with it (in the background); 404 when it is
+        gone already, False then, so an erasure run twice succeeds. Chatwoot refuses (422)
+        a contact online at that moment and, by its ContactPolicy, a token whose user is not
+        an administrator (401)."""
+        try:
+            await self._call("DELETE", f"/contacts/{contact_id}", "contacts")
+        except ChatwootNotFound:
+            return False
+        return True
+
     async def link_contact_inbox(self, contact_id: int, inbox_id: int) -> str:
         """Links an existing contact to `inbox_id`; returns the new link's source id, which a
         conversation in that inbox needs. Chatwoot picks a random UUID for an API inbox."""

@@ -180,6 +180,27 @@ class PipeRunClient:
     async def update_note(self, note_id: int, payload: Mapping[str, Any]) -> Note:
         return await self._one(Note, "PUT", f"/notes/{note_id}", payload=payload)
 
+    # --- deletes (LGPD erasure) ----------------------------------------------------------------
+
+    async def delete_person(self, person_id: int) -> bool:
+        return await self._delete(f"/persons/{person_id}")
+
+    async def delete_note(self, note_id: int) -> bool:
+        return await self._delete(f"/notes/{note_id}")
+
+    async def delete_company(self, company_id: int) -> bool:
+        return await self._delete(f"/companies/{company_id}")
+
+    async def _delete(self, path: str) -> bool:
+        """PipeRun's `DELETE` answers 204 (the OpenAPI's example body `{}`), 404 when the record
+        is gone: False then, so an erasure run twice succeeds. A delete is idempotent, so it is
+        retried in-call like a read."""
+        try:
+            await self._send("DELETE", path)
+        except PipeRunNotFound:
+            return False
+        return True
+
     # --- lookups ------------------------------------------------------------------------------
 
     async def find_cities(self, *, name: str, uf: str) -> list[City]:
@@ -319,6 +340,8 @@ class PipeRunClient:
         if error is not None:
             raise error
         status = response.status_code
+        if method == "DELETE" and (status == 204 or body is None):
+            return Envelope()
         try:
             if not isinstance(body, dict):
                 raise ValueError("not a JSON object")
