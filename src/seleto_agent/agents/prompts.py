@@ -96,7 +96,13 @@ class FixedReplies:
 
 # Every key the code asks for; checked at start-up so a missing text fails fast, not mid-turn.
 REQUIRED_REPLIES = frozenset(
-    {"guardrail_fallback", "lgpd_request_received", "audio_unusable", "unsupported_message"}
+    {
+        "guardrail_fallback",
+        "lgpd_request_received",
+        "audio_unusable",
+        "unsupported_message",
+        "turn_budget_exceeded",
+    }
 )
 
 
