@@ -24,6 +24,7 @@ from tests.pipeline.test_chatwoot_mirror import (
     wired,
 )
 from tests.pipeline.test_meta_flow import inbound, meta_service, texts_sent
+from tests.pipeline.test_phone_takeover import phone_jobs_done
 
 PHONE = "5548999112233"
 
@@ -203,3 +204,20 @@ async def test_flags_api_lists_sets_and_refuses(service_factory: Any) -> None:
     assert no_token.status_code == 401
     # Nothing refused changed anything.
     assert (await service.runtime.flags.current()).enabled("bot_enabled") is True
+
+
+async def test_a_takeover_on_the_company_phone_still_works_with_the_bot_off(
+    service_factory: Any, sandbox: Sandbox
+) -> None:
+    service: Service = await service_factory(phone_echo_grace_seconds=0.2)
+    await put_flag(service, "bot_enabled", {"enabled": False})
+    await service.post_zapi(received_text(phone=PHONE, text="oi"))
+    await wait_for(lambda: _last_note_is(service, "bot_disabled"))
+    typed = received_text(phone=PHONE, text="Oi, aqui é o Pedro da Seleto.", fromMe=True)
+    assert (await service.post_zapi(typed)).json() == {"status": "ignored"}
+    await wait_for(lambda: phone_jobs_done(service, 1))
+    state = await service.client.get(
+        f"/admin/conversations/{PHONE}", headers=service.admin_headers()
+    )
+    assert (state.json()["owner"], state.json()["owner_reason"]) == ("human", "phone_reply")
+    assert sandbox.sent_texts() == []

@@ -16,7 +16,7 @@ Not limited:
 
 The address is the connection's peer, or the one uvicorn takes from `X-Forwarded-For` when the
 proxy is listed in FORWARDED_ALLOW_IPS; behind a proxy that is not listed, every client shares
-the proxy's address and budget (RUNBOOK §1).
+the proxy's address and budget (RUNBOOK §13).
 """
 
 from __future__ import annotations
