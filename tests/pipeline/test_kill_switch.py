@@ -221,3 +221,16 @@ async def test_a_takeover_on_the_company_phone_still_works_with_the_bot_off(
     )
     assert (state.json()["owner"], state.json()["owner_reason"]) == ("human", "phone_reply")
     assert sandbox.sent_texts() == []
+
+
+async def test_a_draft_written_while_the_switch_went_off_is_dropped(
+    service: Service, sandbox: Sandbox
+) -> None:
+    sandbox.model_faults(delay_seconds=1.5, delay_next=1)
+    sandbox.script({"content": "RASCUNHO DO BOT"})
+    await service.post_zapi(received_text(phone=PHONE, text="oi, preciso de ajuda"))
+    await wait_for(lambda: sandbox.model_requests())
+    await put_flag(service, "bot_enabled", {"enabled": False})
+    await wait_for(lambda: _last_note_is(service, "bot_disabled"), timeout=10)
+    await asyncio.sleep(0.3)
+    assert sandbox.sent_texts() == []
