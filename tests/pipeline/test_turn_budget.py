@@ -42,7 +42,8 @@ async def settled(service: Service) -> bool:
 
 async def answered(service: Service, sandbox: Sandbox, text: str, reply: str) -> None:
     before = len(sandbox.sent_texts())
-    sandbox.script({"content": reply})
+    # Matched to this message: a model request from elsewhere cannot take this reply.
+    sandbox.script({"content": reply}, match=text[-40:])
     await service.post_zapi(received_text(phone=PHONE, text=text))
     await wait_for(lambda: len(sandbox.sent_texts()) == before + 1)
     await wait_for(lambda: settled(service))

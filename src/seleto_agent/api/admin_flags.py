@@ -36,7 +36,7 @@ def flag_item(view: FlagView) -> dict[str, Any]:
 
 @router.get("/flags")
 async def list_flags(runtime: AdminDep) -> dict[str, Any]:
-    return {"items": [flag_item(v) for v in await runtime.flags.list()]}
+    return {"items": [flag_item(v) for v in await runtime.flags.views()]}
 
 
 @router.put("/flags/{name}")

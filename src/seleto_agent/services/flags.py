@@ -85,7 +85,7 @@ class FlagService:
             from_ad = bool(await EventRepository(conn).referrals_for(conversation_key))
         return BOT_ENABLED_ADS if from_ad else None
 
-    async def list(self) -> list[FlagView]:
+    async def views(self) -> list[FlagView]:
         async with self._engine.connect() as conn:
             rows = await FlagRepository(conn).all()
         views = []
