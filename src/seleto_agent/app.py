@@ -17,11 +17,12 @@ from agno.os.config import AuthorizationConfig
 from agno.os.settings import AgnoAPISettings
 from fastapi import FastAPI
 
-from seleto_agent.api import admin, admin_jobs, admin_lgpd, health
+from seleto_agent.api import admin, admin_flags, admin_jobs, admin_lgpd, health
 from seleto_agent.api.body_limit import BodyLimitMiddleware
 from seleto_agent.api.errors import install_error_handlers
 from seleto_agent.api.middleware import RequestContextMiddleware
 from seleto_agent.api.private_routes import AgentOSLandingGuard
+from seleto_agent.api.rate_limit import RateLimitMiddleware
 from seleto_agent.api.shedding import LoadShedMiddleware
 from seleto_agent.api.webhooks import chatwoot, meta, zapi
 from seleto_agent.observability.logging import get_logger
@@ -70,6 +71,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     base.include_router(admin.router)
     base.include_router(admin_jobs.router)
     base.include_router(admin_lgpd.router)
+    base.include_router(admin_flags.router)
 
     if runtime.settings.os_security_key is None:
         log.warning(
@@ -93,6 +95,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.add_middleware(AgentOSLandingGuard, key=secret(runtime.settings.os_security_key))
     # Added last = outermost: the access log sees (and times) a 413 as well.
     app.add_middleware(BodyLimitMiddleware, limit=runtime.settings.max_body_bytes)
+    if runtime.settings.rate_limit_per_ip_per_minute > 0:
+        # Before the body is read: a refused request costs a dictionary lookup.
+        app.add_middleware(
+            RateLimitMiddleware, per_minute=runtime.settings.rate_limit_per_ip_per_minute
+        )
     app.add_middleware(RequestContextMiddleware)
     # Added last, so it runs first: a shed request is refused before anything else runs.
     app.add_middleware(LoadShedMiddleware, limit=runtime.settings.ingest_max_inflight)

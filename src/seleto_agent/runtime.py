@@ -23,6 +23,12 @@ from seleto_agent.db.engine import create_engine
 from seleto_agent.domain.business_hours import load_business_hours
 from seleto_agent.domain.catalog_file import load_catalog
 from seleto_agent.domain.crm import DealTarget
+from seleto_agent.domain.flags import (
+    BOT_ENABLED,
+    BOT_ENABLED_ADS,
+    BOT_ENABLED_META,
+    BOT_ENABLED_ZAPI,
+)
 from seleto_agent.domain.jobs import JobKind
 from seleto_agent.integrations.chatwoot.client import ChatwootClient
 from seleto_agent.integrations.media.download import MediaDownloader, build_media_http_client
@@ -41,6 +47,7 @@ from seleto_agent.services.chatwoot_events import ChatwootEventHandler
 from seleto_agent.services.chatwoot_ingest import ChatwootIngest
 from seleto_agent.services.chatwoot_mirror import ChatwootMirrorHandler
 from seleto_agent.services.crm_sync import CrmSyncHandler
+from seleto_agent.services.flags import FlagService
 from seleto_agent.services.identity import IdentityService
 from seleto_agent.services.ingest import IngestService
 from seleto_agent.services.job_replay import JobReplayService
@@ -57,6 +64,7 @@ from seleto_agent.services.retention import RetentionHandler, RetentionPolicy, R
 from seleto_agent.services.send_failures import SendFailureHandler
 from seleto_agent.services.send_rules import SendRules
 from seleto_agent.services.turn import RetryPolicy, TurnProcessor
+from seleto_agent.services.turn_budget import TurnBudget
 from seleto_agent.services.voice import VoiceConfig, VoiceService
 from seleto_agent.services.worker import Worker, WorkerConfig
 from seleto_agent.settings import PROJECT_ROOT, AppEnv, Settings, WhatsAppProviderName, secret
@@ -99,6 +107,7 @@ class Runtime:
     outbox: OutboxWorker
     job_replay: JobReplayService
     ownership: OwnershipService
+    flags: FlagService
     chatwoot_ingest: ChatwootIngest
     readiness: Readiness
     outbound: OutboundService
@@ -262,6 +271,19 @@ def build_outbound(
     return OutboundService(engine, meta, unknown_grace=grace, rules=rules, templates=meta)
 
 
+def build_flags(settings: Settings, engine: AsyncEngine) -> FlagService:
+    return FlagService(
+        engine,
+        defaults={
+            BOT_ENABLED: settings.bot_enabled,
+            BOT_ENABLED_ZAPI: settings.bot_enabled_zapi,
+            BOT_ENABLED_META: settings.bot_enabled_meta,
+            BOT_ENABLED_ADS: settings.bot_enabled_ads,
+        },
+        ttl_seconds=settings.flags_cache_seconds,
+    )
+
+
 def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> Runtime:
     engine = engine or create_engine(settings.database_url, pool_size=settings.database_pool_size)
     http = httpx.AsyncClient(
@@ -306,6 +328,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
     meta = build_meta(settings, http, downloader)
     outbound = build_outbound(settings, engine, http, meta)
     voice = build_voice(settings, engine, http, downloader=downloader, meta=meta)
+    flags = build_flags(settings, engine)
     processor = TurnProcessor(
         engine,
         agent=AgnoAgentRunner(agent, prompt=prompt, replies=replies, guard=guard, budget=budget),
@@ -323,6 +346,14 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         session_window=timedelta(hours=settings.session_window_hours),
         voice=voice,
         ownership=ownership,
+        flags=flags,
+        budget=TurnBudget(
+            engine,
+            leads=leads,
+            per_hour=settings.turn_budget_per_hour,
+            per_day=settings.turn_budget_per_day,
+        ),
+        max_input_chars=settings.max_turn_input_chars,
         mirror=chatwoot is not None,
     )
     worker = Worker(
@@ -420,6 +451,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         outbox=outbox,
         job_replay=JobReplayService(engine, on_queued=wake_outbox),
         ownership=ownership,
+        flags=flags,
         readiness=Readiness(engine, settings.migrations_dir),
         media_http=media_http,
         model_http=model_http,

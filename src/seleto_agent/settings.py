@@ -29,6 +29,9 @@ class WhatsAppProviderName(StrEnum):
     META = "meta"
 
 
+# A smaller MAX_TURN_INPUT_CHARS would leave the model little but the note that text was cut.
+MIN_TURN_INPUT_CHARS = 500
+
 # --- prod secret rules (C29) -------------------------------------------------------------
 # Secrets we generate ourselves (shared with Z-API, Chatwoot, Meta or ops): at least this long.
 # 32 characters of `openssl rand -hex 32` output are 128 bits, out of reach of online guessing
@@ -279,6 +282,28 @@ class Settings(BaseSettings):
     debounce_seconds: float = Field(default=1.5, ge=0)
     debounce_max_seconds: float = Field(default=5.0, ge=0)
 
+    # Kill switch and per-channel switches (domain/flags.py): the values until an operator sets
+    # one with `PUT /admin/flags/{name}`; from then on the database's value wins.
+    bot_enabled: bool = True
+    bot_enabled_zapi: bool = True
+    bot_enabled_meta: bool = True
+    bot_enabled_ads: bool = True
+    # How long each process reuses its read of the flags: a turn asks every time, and a change
+    # reaches every process within this (2 s at most, as the RUNBOOK promises).
+    flags_cache_seconds: float = Field(default=2.0, ge=0, le=2.0)
+    # Bot replies one lead may get (0 = no budget). A qualification takes 10-20 turns, and the
+    # debounce makes each burst one turn: 30 in an hour is a turn every 2 minutes for an hour,
+    # 120 a day four such hours. Past it: one fixed note and a hand-off, never a model run.
+    turn_budget_per_hour: int = Field(default=30, ge=0)
+    turn_budget_per_day: int = Field(default=120, ge=0)
+    # Longest burst the model reads, in characters (0 = no cap); a longer one keeps its most
+    # recent part. 4,000 is pages of typing; a 65k paste would otherwise ride in 12 runs of
+    # history (redteam M5).
+    max_turn_input_chars: int = Field(default=4000, ge=0)
+    # Requests per minute one client address may make to the public routes other than the
+    # webhooks and /healthz (0 = no limit); see api/rate_limit.py for why those two are exempt.
+    rate_limit_per_ip_per_minute: int = Field(default=300, ge=0)
+
     # 16 MiB: WhatsApp's own cap for audio; an Opus voice note of 5 minutes is about 1 MiB.
     audio_max_bytes: int = 16 * 1024 * 1024
     # A lead's voice note is rarely over a minute; 5 minutes bounds transcription cost and time.
@@ -311,6 +336,15 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_url(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("max_turn_input_chars")
+    @classmethod
+    def _room_for_the_cut_note(cls, value: int) -> int:
+        if 0 < value < MIN_TURN_INPUT_CHARS:
+            raise ValueError(
+                f"MAX_TURN_INPUT_CHARS must be 0 (off) or at least {MIN_TURN_INPUT_CHARS}"
+            )
+        return value
 
     @field_validator("zapi_connected_phone")
     @classmethod

@@ -103,6 +103,7 @@ REQUIRED_REPLIES = frozenset(
         "unsupported_message",
         "model_outage_holding",
         "model_outage_handoff",
+        "turn_budget_exceeded",
     }
 )
 

@@ -59,6 +59,11 @@ class InvalidPayload(ApiError):
     code = "InvalidPayload"
 
 
+class RateLimited(ApiError):
+    status_code = 429
+    code = "RateLimited"
+
+
 class NotConfigured(ApiError):
     status_code = 503
     code = "NotConfigured"

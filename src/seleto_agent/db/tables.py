@@ -263,6 +263,17 @@ send_pacing = Table(
     Column("next_at", UtcDateTime, nullable=False),
 )
 
+# 20261203120000_runtime_flags: operator switches (`bot_enabled`, per channel); a row wins over
+# the flag's environment default (services/flags.py).
+runtime_flags = Table(
+    "runtime_flags",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", Text, nullable=False),
+)
+
 orcamentos = Table(
     "orcamentos",
     metadata,

@@ -39,6 +39,7 @@ _REASON_LABELS = {
     "handoff:hot_lead": "lead quente encaminhado à equipe",
     "handoff:requested": "o cliente pediu para falar com uma pessoa",
     "handoff:lgpd": "pedido do cliente sobre dados pessoais (LGPD)",
+    "handoff:budget": "o cliente passou do limite de mensagens do bot",
     REASON_HUMAN_REPLY: "um atendente respondeu pelo Chatwoot",
     REASON_PHONE_REPLY: "um atendente respondeu pelo celular da empresa",
     REASON_COMMAND_OFF: "pausado com /bot off",

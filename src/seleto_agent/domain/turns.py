@@ -69,3 +69,25 @@ def render_turn_input(messages: list[TurnMessage]) -> str:
         elif text:
             lines.append(text)
     return "\n".join(lines)
+
+
+# What the model reads in place of the start of a burst longer than MAX_TURN_INPUT_CHARS.
+INPUT_CUT_NOTE = (
+    "[mensagem muito longa: o começo foi cortado e só o trecho final, o mais recente, aparece "
+    "abaixo; se precisar do que faltou, peça com gentileza um resumo]"
+)
+# A cut this close to a space moves to it, so the model does not start on half a word.
+_WORD_SLACK = 40
+
+
+def cap_turn_input(text: str, max_chars: int) -> str:
+    """The burst's text within `max_chars` (0 = no cap): the most recent part, after a note
+    saying the start was cut. The events keep the whole text; only the model's input is cut."""
+    if max_chars <= 0 or len(text) <= max_chars:
+        return text
+    keep = max(max_chars - len(INPUT_CUT_NOTE) - 1, 0)
+    tail = text[len(text) - keep :] if keep else ""
+    space = tail.find(" ", 0, _WORD_SLACK)
+    if space != -1:
+        tail = tail[space + 1 :]
+    return f"{INPUT_CUT_NOTE}\n{tail.lstrip()}"

@@ -33,6 +33,8 @@ TOOL_CALLS = Counter("seleto_agent_tool_calls_total", "Agent tool calls by tool"
 GUARDRAIL_BLOCKS = Counter(
     "seleto_guardrail_blocks_total", "Agent replies blocked by an output check", ["kind"]
 )
+# Requests answered 429 by the per-address limit (api/rate_limit.py); the address is not a label.
+RATE_LIMITED = Counter("seleto_rate_limited_total", "Requests refused by the per-IP rate limit")
 FIXED_REPLIES = Counter(
     "seleto_fixed_replies_total", "Replies sent from the fixed-replies file", ["key"]
 )

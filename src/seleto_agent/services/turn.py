@@ -20,7 +20,11 @@ from seleto_agent.db.repositories.audit import AuditRepository
 from seleto_agent.db.repositories.chatwoot import queue_mirror
 from seleto_agent.db.repositories.conversations import ConversationRecord, ConversationRepository
 from seleto_agent.db.repositories.events import EventRecord, EventRepository
-from seleto_agent.db.repositories.outbound import OutboundRecord, OutboundRepository
+from seleto_agent.db.repositories.outbound import (
+    TURN_REPLY_PREFIX,
+    OutboundRecord,
+    OutboundRepository,
+)
 from seleto_agent.domain.conversation import (
     bot_may_answer,
     needs_new_session,
@@ -30,14 +34,22 @@ from seleto_agent.domain.conversation import (
 from seleto_agent.domain.events import ContentKind, OutboundStatus
 from seleto_agent.domain.input_checks import InputFlag, inspect_input
 from seleto_agent.domain.phone import mask_conversation_key
-from seleto_agent.domain.turns import TurnMessage, backoff_delay, render_turn_input
+from seleto_agent.domain.turn_budget import BUDGET_REPLY
+from seleto_agent.domain.turns import (
+    TurnMessage,
+    backoff_delay,
+    cap_turn_input,
+    render_turn_input,
+)
 from seleto_agent.integrations.whatsapp import WhatsAppError, WhatsAppOutsideWindow
 from seleto_agent.observability.errors import describe_error
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import EVENTS_DEAD, FIXED_REPLIES, TURN_SECONDS, TURNS
+from seleto_agent.services.flags import FlagService
 from seleto_agent.services.leads import LeadService
 from seleto_agent.services.outbound import OutboundService, SendUnsettled
 from seleto_agent.services.ownership import OwnershipService, state_of
+from seleto_agent.services.turn_budget import TurnBudget
 from seleto_agent.services.voice import ResolvedBurst, VoiceNoteNotReady, VoiceService
 
 log = get_logger(__name__)
@@ -60,6 +72,10 @@ OUTAGE_HANDOFF_REPLY = "model_outage_handoff"
 OUTAGE_HANDOFF_KIND = "model_outage"
 # Retries during a model outage: no faster than the first backoff, no slower than this.
 OUTAGE_RETRY_MAX = timedelta(seconds=30)
+# Why a turn's events ended without a reply because a runtime flag has the bot off.
+BOT_DISABLED_NOTE = "bot_disabled"
+# ... because the lead is over a turn budget and was already told so in this window.
+BUDGET_NOTE = "budget_exceeded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +120,9 @@ class TurnProcessor:
         replies: FixedReplies,
         session_window: timedelta,
         ownership: OwnershipService,
+        flags: FlagService,
+        budget: TurnBudget,
+        max_input_chars: int = 0,
         voice: VoiceService | None = None,
         mirror: bool = False,
     ) -> None:
@@ -116,6 +135,10 @@ class TurnProcessor:
         self._replies = replies
         self._session_window = session_window
         self._ownership = ownership
+        self._flags = flags
+        self._budget = budget
+        # MAX_TURN_INPUT_CHARS: the model reads at most this much of a burst (0 = all of it).
+        self._max_input_chars = max_input_chars
         # Chatwoot configured: every reply is queued for the mirror with its row.
         self._mirror = mirror
         # None: voice notes reach the agent as a placeholder (no transcription configured).
@@ -199,15 +222,14 @@ class TurnProcessor:
         )
         owner = transition.state if transition else state_of(conversation)
         if not owner.bot_may_answer(datetime.now(UTC), turn_id=turn_id):
-            # A person has the conversation: voice notes are still transcribed, so the SDR
-            # reads them in Chatwoot; nothing is answered. A data-rights request is still
-            # recorded, and keeps the bot silent until a person has dealt with it.
-            burst = await self._voice_burst(remaining)
-            await self._record_lgpd_if_asked(
-                conversation.conversation_key, render_turn_input(burst.messages), remaining[-1].id
-            )
-            await self._finish([e.id for e in remaining], note="bot_paused")
+            await self._stand_aside(conversation.conversation_key, remaining, note="bot_paused")
             return "paused"
+        if await self._bot_switched_off(conversation.conversation_key, remaining):
+            # The kill switch (or this channel's flag): as if a person had the conversation.
+            await self._stand_aside(
+                conversation.conversation_key, remaining, note=BOT_DISABLED_NOTE
+            )
+            return "bot_disabled"
         # Checked again when the reply is sent; here it saves a model run nobody could read.
         if await self._outbound.window_closed(conversation.conversation_key, ref=turn_id):
             await self._finish([e.id for e in remaining], note="outside_window")
@@ -256,7 +278,7 @@ class TurnProcessor:
                 )
             else:
                 try:
-                    reply = await self._answer(
+                    answer = await self._answer(
                         conversation.conversation_key,
                         render_turn_input(burst.messages),
                         turn_id=turn_id,
@@ -267,12 +289,23 @@ class TurnProcessor:
                 except AgentRunFailed as exc:
                     if not exc.outage:
                         raise
-                    reply = await self._outage(
+                    answer = await self._outage(
                         conversation.conversation_key, remaining, turn_id, exc
                     )
+                if answer is None:
+                    # Over budget, and this window's note already went out: nothing to send.
+                    await self._finish([e.id for e in remaining], note=BUDGET_NOTE)
+                    return "over_budget"
+                reply = answer
         finally:
             if read_receipt is not None:
                 await read_receipt
+        if reply.run_id is not None and await self._bot_switched_off(
+            conversation.conversation_key, remaining
+        ):
+            # Switched off while the model was thinking: the draft is dropped like a takeover's.
+            await self._finish([e.id for e in remaining], note=BOT_DISABLED_NOTE)
+            return "bot_disabled"
         async with self._engine.begin() as conn:
             conversations = ConversationRepository(conn)
             # The row stays locked until the reply row is written: an SDR taking over (or a
@@ -298,7 +331,7 @@ class TurnProcessor:
                 )
                 return "draft_dropped"
             record = await OutboundRepository(conn).create_if_absent(
-                key=f"reply:{turn_id}",
+                key=f"{TURN_REPLY_PREFIX}{turn_id}",
                 provider=self._outbound.provider,
                 conversation_key=conversation.conversation_key,
                 # The conversation's address, not the last message's: a lead who wrote by
@@ -391,8 +424,9 @@ class TurnProcessor:
         session_id: str,
         resumed: datetime | None,
         last_event_id: int,
-    ) -> AgentReply:
-        """The turn's reply: a fixed one for a data-rights request, else the agent's."""
+    ) -> AgentReply | None:
+        """The turn's reply: a fixed one for a data-rights request or past a turn budget, else
+        the agent's; None past a budget whose note this window already had."""
         flags = inspect_input(text)
         if await self._record_lgpd_if_asked(key, text, last_event_id, flags=flags, turn_id=turn_id):
             # Recorded for the LGPD process and handed to a person; the model is not asked.
@@ -403,6 +437,15 @@ class TurnProcessor:
                 kind=f"fixed:{LGPD_REPLY}",
                 prompt_version=self._replies.label,
             )
+        verdict = await self._budget.check(key, now=datetime.now(UTC))
+        if verdict is not None:
+            if not verdict.note_due:
+                return None
+            # Handed off as of this turn, so its own note still goes out (owner_turn_id).
+            await self._budget.hand_off(key, verdict, turn_id=turn_id)
+            return self._fixed_reply(BUDGET_REPLY)
+        # Read whole for the checks above; only the model's input is cut.
+        text = cap_turn_input(text, self._max_input_chars)
         if InputFlag.PROMPT_INJECTION in flags:
             log.warning("turn.prompt_injection_suspected")
             await self._audit_input(key, "input.prompt_injection_suspected")
@@ -436,6 +479,22 @@ class TurnProcessor:
         await self._leads.record_lgpd_request(
             key, kinds=kinds, event_id=last_event_id, turn_id=turn_id
         )
+        return True
+
+    async def _stand_aside(self, key: str, events: list[EventRecord], *, note: str) -> None:
+        """The bot does not answer this burst: voice notes are still transcribed, so the SDR
+        reads them in Chatwoot, and a data-rights request is still recorded (it keeps the bot
+        silent until a person has dealt with it)."""
+        burst = await self._voice_burst(events)
+        await self._record_lgpd_if_asked(key, render_turn_input(burst.messages), events[-1].id)
+        await self._finish([e.id for e in events], note=note)
+
+    async def _bot_switched_off(self, key: str, events: list[EventRecord]) -> bool:
+        # The channel is the one the lead wrote the burst's last message through.
+        flag = await self._flags.bot_stopped_by(key, provider=events[-1].provider)
+        if flag is None:
+            return False
+        log.info("turn.bot_disabled", flag=flag, events=len(events))
         return True
 
     async def _voice_burst(self, events: list[EventRecord]) -> ResolvedBurst:

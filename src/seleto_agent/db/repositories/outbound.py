@@ -18,6 +18,8 @@ from seleto_agent.domain.events import OutboundStatus, delivery_rank
 
 # Rows whose send may be out there without our knowing its message id.
 AMBIGUOUS_STATUSES = (OutboundStatus.SENDING, OutboundStatus.UNKNOWN)
+# The key of a turn's reply: `reply:<turn_id>` (services/turn.py).
+TURN_REPLY_PREFIX = "reply:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,18 @@ class OutboundRepository:
         rows = await self._conn.execute(select(*_COLUMNS).where(t.c.turn_id.in_(turn_ids)))
         records = [_record(row._asdict()) for row in rows]
         return {r.turn_id: r for r in records if r.turn_id is not None}
+
+    async def turn_replies_since(
+        self, conversation_key: str, since: datetime
+    ) -> list[tuple[datetime, str | None]]:
+        """(created_at, reply_kind) of the bot's turn replies to a conversation since `since`
+        (SDR replies and other sends have keys of their own and are not counted)."""
+        query = select(t.c.created_at, t.c.reply_kind).where(
+            t.c.conversation_key == conversation_key,
+            t.c.idempotency_key.startswith(TURN_REPLY_PREFIX, autoescape=True),
+            t.c.created_at > since,
+        )
+        return [(_utc(created_at), kind) for created_at, kind in await self._conn.execute(query)]
 
     async def current(self, outbound_id: int) -> tuple[OutboundRecord, datetime]:
         """The row as stored now, with the database's clock read in the same statement."""
