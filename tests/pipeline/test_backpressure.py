@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from seleto_agent.app import create_app
 from seleto_agent.db.tables import inbound_events
 from seleto_agent.runtime import build_runtime
-from tests.conftest import WEBHOOK_TOKEN, Sandbox, Service, make_settings
+from tests.conftest import WEBHOOK_TOKEN, Sandbox, Service, listening, make_settings
 from tests.factories import received_text
 
 
@@ -93,3 +93,22 @@ async def test_a_database_that_cannot_be_reached_is_a_503_with_retry_after(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "2"
     assert response.json()["error"] == "DatabaseUnavailable"
+
+
+async def test_a_shed_webhook_with_a_large_body_gets_its_503_on_a_real_socket(
+    service_factory: Any, database_url: str
+) -> None:
+    service: Service = await service_factory(ingest_max_inflight=1, worker_embedded=False)
+    first = received_text(phone="5511987650004", text="oi", message_id="shed-big-1")
+    # Near the body limit: still being sent when the shed answer is ready.
+    big = received_text(phone="5511987650005", text="x" * 900_000, message_id="shed-big-2")
+    async with listening(service) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        with writes_blocked(database_url):
+            slow = asyncio.create_task(http.post(f"/webhooks/zapi/{WEBHOOK_TOKEN}", json=first))
+            await asyncio.sleep(0.5)
+            shed = await http.post(f"/webhooks/zapi/{WEBHOOK_TOKEN}", json=big)
+        assert shed.status_code == 503
+        assert (await slow).status_code == 200
+        # The same connection pool goes on working.
+        again = await http.post(f"/webhooks/zapi/{WEBHOOK_TOKEN}", json=big)
+    assert again.json() == {"status": "accepted"}

@@ -4,7 +4,8 @@
 A provider that gets a 503 re-sends the webhook later (Z-API and Meta both retry on non-2xx),
 and nothing was accepted, so nothing is lost; a queue without a bound would instead hold
 connections until clients or proxies drop them. Pure ASGI and first in the chain: a shed
-request costs neither a body read nor a route lookup.
+request costs neither a body read nor a route lookup (uvicorn discards the unread body and keeps
+the connection usable: tests/pipeline/test_backpressure.py).
 """
 
 from __future__ import annotations
