@@ -8,7 +8,7 @@ body, so any row can be replayed or read alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -124,12 +124,7 @@ class IngestService:
         return outcome
 
     async def _accept(self, raw: bytes, message: InboundMessage) -> IngestOutcome:
-        for _attempt in range(IDENTITY_RACE_ATTEMPTS - 1):
-            try:
-                return await self._accept_once(raw, message)
-            except IdentityRace as race:
-                log.info("inbound.identity_race", reason=str(race))
-        return await self._accept_once(raw, message)
+        return await _retry_identity_race(lambda: self._accept_once(raw, message))
 
     async def _accept_once(self, raw: bytes, message: InboundMessage) -> IngestOutcome:
         now = datetime.now(UTC)
@@ -337,12 +332,7 @@ class IngestService:
     async def _identity_update(self, raw: bytes, update: IdentityUpdate) -> IngestOutcome:
         """WhatsApp says a known lead has a new number or BSUID: link it to the lead, audited.
         Starts no turn; a lead we never met has nothing to link."""
-        for _attempt in range(IDENTITY_RACE_ATTEMPTS - 1):
-            try:
-                return await self._identity_update_once(raw, update)
-            except IdentityRace as race:
-                log.info("inbound.identity_race", reason=str(race))
-        return await self._identity_update_once(raw, update)
+        return await _retry_identity_race(lambda: self._identity_update_once(raw, update))
 
     async def _identity_update_once(self, raw: bytes, update: IdentityUpdate) -> IngestOutcome:
         now = datetime.now(UTC)
@@ -372,3 +362,14 @@ class IngestService:
                 )
         log.info("inbound.identity_update", event_id=event_id, change=update.change.value)
         return IngestOutcome.IGNORED
+
+
+async def _retry_identity_race(once: Callable[[], Awaitable[IngestOutcome]]) -> IngestOutcome:
+    """The loser of a race between two first messages of one person finds the winner's rows
+    on its next try."""
+    for _attempt in range(IDENTITY_RACE_ATTEMPTS - 1):
+        try:
+            return await once()
+        except IdentityRace as race:
+            log.info("inbound.identity_race", reason=str(race))
+    return await once()

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from seleto_agent.api.deps import RuntimeDep
-from seleto_agent.api.errors import Forbidden, InvalidPayload, MalformedJson, Unauthorized
-from seleto_agent.domain.untrusted_json import UnreadableJson, loads
+from seleto_agent.api.errors import Forbidden, Unauthorized
+from seleto_agent.api.webhooks.body import json_object
 from seleto_agent.integrations.meta.adapter import PROVIDER, MetaLine, classify
 from seleto_agent.integrations.meta.signature import SignatureCheck, verify_signature
 from seleto_agent.observability.logging import get_logger
@@ -68,18 +68,7 @@ async def meta_webhook(
         WEBHOOKS.labels(PROVIDER, "rejected").inc()
         log.warning("meta.signature_refused", reason=check.value, bytes=len(raw))
         raise Unauthorized("invalid or missing signature")
-    try:
-        body = loads(raw)
-    except UnreadableJson as exc:
-        await runtime.ingest.record_rejected(
-            provider=PROVIDER, raw=raw, event_type="malformed", error="malformed_json"
-        )
-        raise MalformedJson(f"body is not valid JSON ({exc})") from exc
-    if not isinstance(body, dict):
-        await runtime.ingest.record_rejected(
-            provider=PROVIDER, raw=raw, event_type="malformed", error="not_a_json_object"
-        )
-        raise InvalidPayload("body must be a JSON object")
+    body = await json_object(runtime.ingest, provider=PROVIDER, raw=raw)
     items = classify(body, MetaLine(settings.meta_phone_number_id))
     outcome = await runtime.ingest.ingest_all(raw=raw, items=items)
     return {"status": outcome.value}
