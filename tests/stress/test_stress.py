@@ -10,6 +10,7 @@ closing note, not in an assertion.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -186,6 +187,7 @@ async def test_200_leads_with_parallel_tools_kills_and_duplicates(
     service = Service(runtime=runtime, client=httpx.AsyncClient(), app=app)
     pool = WorkerPool(settings, count=WORKERS, outbox=OUTBOX_WORKERS, log_dir=tmp_path)
     figures: dict[str, Any] = {"leads": LEADS, "workers": WORKERS, "outbox_workers": 2}
+    kills: asyncio.Task[None] | None = None
     try:
         async with listening(service) as base:
             _register_webhooks(sandbox, base)
@@ -221,6 +223,12 @@ async def test_200_leads_with_parallel_tools_kills_and_duplicates(
             figures["kills"] = pool.kills
             await asyncio.to_thread(sandbox.chatwoot_flush)
     finally:
+        # A failure mid-run must not leave the killer restarting workers after the stop
+        # (they would outlive the test, orphaned, on a database that is gone).
+        if kills is not None and not kills.done():
+            kills.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await kills
         pool.stop()
         await service.client.aclose()
         await lifespan.__aexit__(None, None, None)
