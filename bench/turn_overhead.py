@@ -69,6 +69,8 @@ SANDBOX_CLIENT_TOKEN = "sandbox-client-token"
 CONCURRENCY = 8
 TURN_TIMEOUT_SECONDS = 30.0
 TARGET_P95_MS = 50.0
+# Issue 14: one at a time 50 ms, eight at once 150 ms (model time excluded).
+TARGET_CONCURRENT_P95_MS = 150.0
 DEFAULT_DEBOUNCE = 1.5
 
 
@@ -570,9 +572,9 @@ def targets_report(results: list[BackendResult]) -> list[list[str]]:
             rows.append(
                 [
                     f"turn overhead p95, {CONCURRENCY} concurrent, {res.backend}",
-                    f"<= {TARGET_P95_MS:g} ms",
+                    f"<= {TARGET_CONCURRENT_P95_MS:g} ms",
                     f"{fmt(p95)} ms",
-                    verdict(p95, TARGET_P95_MS, lower_is_better=True),
+                    verdict(p95, TARGET_CONCURRENT_P95_MS, lower_is_better=True),
                 ]
             )
         deb = res.phase(f"debounce {DEFAULT_DEBOUNCE:g}s")
