@@ -111,10 +111,21 @@ async def post_burst(client: httpx.AsyncClient, data: dict[str, str]) -> int:
     return len(answers)
 
 
+# Deliveries that got no answer (the connection closed under them) and were sent again.
+RESENT_AFTER_TRANSPORT_ERROR = [0]
+
+
 async def deliver(client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
-    """As a provider does: a 503 (the service shedding load) is sent again after Retry-After."""
+    """As a provider does: a 503 (the service shedding load) is sent again after Retry-After,
+    and so is a delivery that got no answer at all (the dedupe key makes a copy harmless).
+    A pooled keep-alive connection that the server closes as it is reused is the usual cause."""
     while True:
-        answer = await client.post(f"/webhooks/zapi/{WEBHOOK_TOKEN}", json=body)
+        try:
+            answer = await client.post(f"/webhooks/zapi/{WEBHOOK_TOKEN}", json=body)
+        except httpx.TransportError:
+            RESENT_AFTER_TRANSPORT_ERROR[0] += 1
+            await asyncio.sleep(0.5)
+            continue
         if answer.status_code != 503:
             return answer
         await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
@@ -212,6 +223,7 @@ async def test_200_leads_with_parallel_tools_kills_and_duplicates(
 
                 posted = await asyncio.gather(*(one(data) for data in leads))
             figures["webhooks_posted"] = sum(posted)
+            figures["resent_after_transport_error"] = RESENT_AFTER_TRANSPORT_ERROR[0]
             figures["ingest_seconds"] = round(time.monotonic() - started, 1)
             deadline = time.monotonic() + SETTLE_TIMEOUT
             while not await settled(runtime.engine):
