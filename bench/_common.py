@@ -86,6 +86,30 @@ class BenchEnv:
         return env
 
 
+SANDBOX_INSTANCE_TOKEN = "sandbox-instance-token"
+SANDBOX_CLIENT_TOKEN = "sandbox-client-token"
+
+
+def sandbox_service_env(
+    env: BenchEnv, db_url: str, sandbox_url: str, **overrides: str
+) -> dict[str, str]:
+    """The service's environment against the sandbox (Z-API simulator, scripted model)."""
+    return env.child_env(
+        APP_ENV="test",
+        DATABASE_URL=db_url,
+        LOG_LEVEL="WARNING",
+        ZAPI_BASE_URL=sandbox_url,
+        ZAPI_INSTANCE_ID=INSTANCE_ID,
+        ZAPI_INSTANCE_TOKEN=SANDBOX_INSTANCE_TOKEN,
+        ZAPI_CLIENT_TOKEN=SANDBOX_CLIENT_TOKEN,
+        ZAPI_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
+        OPENAI_BASE_URL=f"{sandbox_url}/v1",
+        OPENAI_API_KEY="sk-sandbox-not-a-real-key",
+        OPENAI_MODEL="sandbox-scripted",
+        **overrides,
+    )
+
+
 def uv_command(*args: str) -> list[str]:
     """`uv run seleto-agent ...` against this project, without touching the environment."""
     uv = shutil.which("uv")

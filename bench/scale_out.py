@@ -38,14 +38,13 @@ from _common import (
     fmt,
     free_port,
     log,
+    sandbox_service_env,
     table,
     uv_command,
     wait_http,
 )
 from loadgen import received_callback_body
 
-SANDBOX_INSTANCE_TOKEN = "sandbox-instance-token"
-SANDBOX_CLIENT_TOKEN = "sandbox-client-token"
 CONNECTIONS = 32
 REPLY_TIMEOUT_SECONDS = 180.0
 
@@ -71,20 +70,12 @@ class Result:
 
 
 def service_env(env: BenchEnv, db_url: str, sandbox_url: str) -> dict[str, str]:
-    return env.child_env(
-        APP_ENV="test",
-        DATABASE_URL=db_url,
+    return sandbox_service_env(
+        env,
+        db_url,
+        sandbox_url,
         DATABASE_POOL_SIZE="5",
-        LOG_LEVEL="WARNING",
         WORKER_EMBEDDED="false",
-        ZAPI_BASE_URL=sandbox_url,
-        ZAPI_INSTANCE_ID=INSTANCE_ID,
-        ZAPI_INSTANCE_TOKEN=SANDBOX_INSTANCE_TOKEN,
-        ZAPI_CLIENT_TOKEN=SANDBOX_CLIENT_TOKEN,
-        ZAPI_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
-        OPENAI_BASE_URL=f"{sandbox_url}/v1",
-        OPENAI_API_KEY="sk-sandbox-not-a-real-key",
-        OPENAI_MODEL="sandbox-scripted",
         DEBOUNCE_SECONDS="0.2",
         DEBOUNCE_MAX_SECONDS="1.0",
         WORKER_POLL_SECONDS="0.1",

@@ -41,6 +41,8 @@ import httpx
 from _common import (
     HOST,
     INSTANCE_ID,
+    SANDBOX_CLIENT_TOKEN,
+    SANDBOX_INSTANCE_TOKEN,
     WEBHOOK_TOKEN,
     BenchEnv,
     Proc,
@@ -55,6 +57,7 @@ from _common import (
     percentile,
     rss_mb,
     running,
+    sandbox_service_env,
     table,
     uv_command,
     verdict,
@@ -64,8 +67,6 @@ from _common import (
 from loadgen import Connection, build_request, received_callback_body
 
 BACKENDS = ("sqlite", "postgres")
-SANDBOX_INSTANCE_TOKEN = "sandbox-instance-token"
-SANDBOX_CLIENT_TOKEN = "sandbox-client-token"
 CONCURRENCY = 8
 TURN_TIMEOUT_SECONDS = 30.0
 TARGET_P95_MS = 50.0
@@ -177,18 +178,10 @@ async def start_service(
     env: BenchEnv, db_url: str, sandbox_url: str, *, debounce: float
 ) -> AsyncIterator[ServiceHandle]:
     port = free_port()
-    child_env = env.child_env(
-        APP_ENV="test",
-        DATABASE_URL=db_url,
-        LOG_LEVEL="WARNING",
-        ZAPI_BASE_URL=sandbox_url,
-        ZAPI_INSTANCE_ID=INSTANCE_ID,
-        ZAPI_INSTANCE_TOKEN=SANDBOX_INSTANCE_TOKEN,
-        ZAPI_CLIENT_TOKEN=SANDBOX_CLIENT_TOKEN,
-        ZAPI_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
-        OPENAI_BASE_URL=f"{sandbox_url}/v1",
-        OPENAI_API_KEY="sk-sandbox-not-a-real-key",
-        OPENAI_MODEL="sandbox-scripted",
+    child_env = sandbox_service_env(
+        env,
+        db_url,
+        sandbox_url,
         DEBOUNCE_SECONDS=str(debounce),
         WORKER_CONCURRENCY=str(CONCURRENCY),
     )

@@ -18,6 +18,7 @@ from seleto_agent.sandbox.meta_emitter import AcceptedSend, signature_header
 from seleto_agent.sandbox.meta_graph import issue_media_url
 from seleto_agent.sandbox.meta_payloads import (
     WINDOW_OPENING_KINDS,
+    MessageKind,
     User,
     change,
     echo_value,
@@ -34,21 +35,7 @@ from seleto_agent.sandbox.meta_state import FAULT_ENDPOINTS, MetaFault, MetaTemp
 from seleto_agent.sandbox.zapi_media import sample_voice_note
 
 JsonDict = dict[str, Any]
-InboundKind = Literal[
-    "text",
-    "referral",
-    "voice",
-    "audio",
-    "button_reply",
-    "list_reply",
-    "quick_reply",
-    "reaction",
-    "unsupported",
-    "system_number_changed",
-    "system_user_id_changed",
-    "echo",
-    "errors",
-]
+InboundKind = MessageKind | Literal["echo", "errors"]
 Signature = Literal["valid", "wrong", "missing"]
 VOICE_MIME = "audio/ogg; codecs=opus"
 

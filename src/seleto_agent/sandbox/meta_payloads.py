@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from seleto_agent.sandbox.config import SandboxConfig
 
@@ -214,7 +214,8 @@ def inbound_item(kind: str, user: User, *, wamid: str, timestamp: int, **extra: 
     raise ValueError(f"unknown inbound kind {kind}")
 
 
-INBOUND_KINDS: tuple[str, ...] = (
+# The `messages[]` items this builder makes (the control API adds echoes and value errors).
+MessageKind = Literal[
     "text",
     "referral",
     "voice",
@@ -226,7 +227,8 @@ INBOUND_KINDS: tuple[str, ...] = (
     "unsupported",
     "system_number_changed",
     "system_user_id_changed",
-)
+]
+INBOUND_KINDS: tuple[str, ...] = get_args(MessageKind)
 # What resets the 24 h window: the user wrote. Reactions are a GAP (contracts 2026 §2.19);
 # system notices are not the user writing.
 WINDOW_OPENING_KINDS = frozenset(INBOUND_KINDS) - {
