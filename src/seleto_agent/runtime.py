@@ -19,7 +19,8 @@ from seleto_agent.agents.model_calls import record_request, record_response
 from seleto_agent.agents.prompts import load_fixed_replies, load_prompt
 from seleto_agent.agents.runner import AgnoAgentRunner
 from seleto_agent.agents.tools import SdrTools, ToolBudget
-from seleto_agent.db.engine import create_engine
+from seleto_agent.db.engine import create_engine, is_sqlite
+from seleto_agent.db.repositories.ingest_lane import IngestLane
 from seleto_agent.domain.business_hours import load_business_hours
 from seleto_agent.domain.catalog_file import load_catalog
 from seleto_agent.domain.crm import DealTarget
@@ -439,6 +440,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
             on_accepted=wake,
             mirror=chatwoot is not None,
             phone_echo_grace=timedelta(seconds=settings.phone_echo_grace_seconds),
+            lane=None if is_sqlite(engine) else IngestLane(engine.url),
         ),
         chatwoot_ingest=ChatwootIngest(
             engine,
@@ -472,4 +474,5 @@ async def closing(runtime: Runtime) -> AsyncIterator[Runtime]:
         for client in (runtime.media_http, runtime.model_http):
             if client is not None:
                 await client.aclose()
+        await runtime.ingest.close()
         await runtime.engine.dispose()

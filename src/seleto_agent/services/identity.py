@@ -68,7 +68,7 @@ class Resolved:
     merged: int = 0
 
 
-def _pairs(address: WhatsAppAddress) -> list[tuple[str, str]]:
+def lookup_pairs(address: WhatsAppAddress) -> list[tuple[str, str]]:
     key = address.conversation_key
     # The sender's own key may be one merged into another conversation since.
     return [*address.identities, (KEY_KIND, key)]
@@ -84,7 +84,7 @@ def _distinct(matches: list[IdentityMatch]) -> list[KnownConversation]:
 
 async def lookup(conn: AsyncConnection, address: WhatsAppAddress) -> list[IdentityMatch]:
     """The conversations the sender's ids point at (one round trip)."""
-    return await IdentityRepository(conn).lookup(_pairs(address), [address.conversation_key])
+    return await IdentityRepository(conn).lookup(lookup_pairs(address), [address.conversation_key])
 
 
 async def find_conversation_key(conn: AsyncConnection, address: WhatsAppAddress) -> str:

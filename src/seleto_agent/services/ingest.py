@@ -17,6 +17,7 @@ from seleto_agent.db.ids import chunked
 from seleto_agent.db.repositories.chatwoot import queue_mirror
 from seleto_agent.db.repositories.conversations import ConversationRepository
 from seleto_agent.db.repositories.events import EventRepository, NewEvent
+from seleto_agent.db.repositories.ingest_lane import IngestLane, LaneUnavailable
 from seleto_agent.db.repositories.jobs import JobRepository
 from seleto_agent.db.repositories.outbound import OutboundRepository
 from seleto_agent.db.repositories.receipts import ReceiptRepository
@@ -36,6 +37,7 @@ from seleto_agent.domain.events import (
 )
 from seleto_agent.domain.jobs import JobKind
 from seleto_agent.domain.phone import preferred_reply_to
+from seleto_agent.observability.errors import describe_error
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.observability.metrics import (
     FIRST_CONTACTS,
@@ -51,6 +53,7 @@ from seleto_agent.services.identity import (
     find_conversation_key,
     known_conversation_key,
     lookup,
+    lookup_pairs,
 )
 from seleto_agent.services.send_confirmation import confirm_by_reference, record_proof
 from seleto_agent.services.send_failures import queue_send_failure
@@ -71,14 +74,21 @@ class IngestService:
         on_accepted: Callable[[], None],
         mirror: bool = False,
         phone_echo_grace: timedelta = timedelta(seconds=5),
+        lane: IngestLane | None = None,
     ) -> None:
         self._engine = engine
+        # Postgres: lead messages are stored through the two-round-trip lane when they can be.
+        self._lane = lane
         self._identity = identity
         self._on_accepted = on_accepted
         # Chatwoot configured: every lead message is queued for the mirror with its event.
         self._mirror = mirror
         # Our own send can echo back before its message id is stored: look after a pause.
         self._phone_echo_grace = phone_echo_grace
+
+    async def close(self) -> None:
+        if self._lane is not None:
+            await self._lane.close()
 
     async def record_rejected(
         self, *, provider: str, raw: bytes, event_type: str, error: str
@@ -124,7 +134,48 @@ class IngestService:
         return outcome
 
     async def _accept(self, raw: bytes, message: InboundMessage) -> IngestOutcome:
+        if self._lane is not None:
+            outcome = await self._accept_in_lane(raw, message)
+            if outcome is not None:
+                return outcome
         return await _retry_identity_race(lambda: self._accept_once(raw, message))
+
+    async def _accept_in_lane(self, raw: bytes, message: InboundMessage) -> IngestOutcome | None:
+        """The plain cases (a sender whose ids are all linked to one conversation, or a sender
+        none is linked to) in two round trips; None for the general path: a new id to link,
+        a merge, a race, or a lane that cannot reach the database right now."""
+        assert self._lane is not None
+        now = datetime.now(UTC)
+        sender = message.sender
+        try:
+            matches = await self._lane.lookup(lookup_pairs(sender), sender.conversation_key)
+            known = already_settled(sender, matches)
+            if known is not None:
+                resolved = Resolved(
+                    known.id,
+                    known.conversation_key,
+                    preferred_reply_to(known.reply_to, sender.reply_to),
+                )
+                stored = await self._lane.store_known(
+                    _message_event(raw, message, resolved, now),
+                    conversation_id=known.id,
+                    mirror=self._mirror,
+                )
+            elif not matches:
+                resolved = Resolved(0, sender.conversation_key, sender.reply_to, first_contact=True)
+                stored = await self._lane.store_first_contact(
+                    _message_event(raw, message, resolved, now),
+                    identities=sender.identities,
+                    mirror=self._mirror,
+                )
+            else:
+                return None
+        except LaneUnavailable as error:
+            log.warning("inbound.lane_unavailable", error=describe_error(error))
+            return None
+        if stored is None:
+            return None
+        return self._accepted(stored.event_id, message, resolved)
 
     async def _accept_once(self, raw: bytes, message: InboundMessage) -> IngestOutcome:
         now = datetime.now(UTC)
@@ -142,28 +193,10 @@ class IngestService:
             else:
                 resolved = await self._identity.settle(conn, sender, matches, now=now)
             event_id = await EventRepository(conn).insert_unique(
-                NewEvent(
-                    provider=message.provider,
-                    instance_id=message.instance_id,
-                    message_id=message.message_id,
-                    event_type=message.event_type,
-                    payload=raw,
-                    status=EventStatus.RECEIVED,
-                    received_at=now,
-                    conversation_key=resolved.key,
-                    reply_to=resolved.reply_to,
-                    phone_e164=sender.e164,
-                    content_kind=message.kind.value,
-                    body_text=message.text,
-                    # A clock ahead of ours would stretch the service window: never later.
-                    sent_at=min(message.sent_at, now) if message.sent_at else None,
-                    machine_value=message.machine_value,
-                    referral=message.referral.as_dict() if message.referral else None,
-                )
+                _message_event(raw, message, resolved, now)
             )
             if event_id is None:
-                log.info("inbound.duplicate", provider=message.provider)
-                return IngestOutcome.DUPLICATE
+                return self._accepted(None, message, resolved)
             if known is not None and not await ConversationRepository(conn).touch_inbound(
                 known.id, reply_to=resolved.reply_to, now=now
             ):
@@ -178,6 +211,15 @@ class IngestService:
                 await queue_mirror(
                     conn, conversation_key=resolved.key, what="incoming", ref=str(event_id), now=now
                 )
+        return self._accepted(event_id, message, resolved)
+
+    def _accepted(
+        self, event_id: int | None, message: InboundMessage, resolved: Resolved
+    ) -> IngestOutcome:
+        """After the commit: counters, the log line and the worker's wake-up."""
+        if event_id is None:
+            log.info("inbound.duplicate", provider=message.provider)
+            return IngestOutcome.DUPLICATE
         if resolved.first_contact:
             FIRST_CONTACTS.inc()
             FUNNEL.labels("new").inc()
@@ -373,3 +415,26 @@ async def _retry_identity_race(once: Callable[[], Awaitable[IngestOutcome]]) -> 
         except IdentityRace as race:
             log.info("inbound.identity_race", reason=str(race))
     return await once()
+
+
+def _message_event(
+    raw: bytes, message: InboundMessage, resolved: Resolved, now: datetime
+) -> NewEvent:
+    return NewEvent(
+        provider=message.provider,
+        instance_id=message.instance_id,
+        message_id=message.message_id,
+        event_type=message.event_type,
+        payload=raw,
+        status=EventStatus.RECEIVED,
+        received_at=now,
+        conversation_key=resolved.key,
+        reply_to=resolved.reply_to,
+        phone_e164=message.sender.e164,
+        content_kind=message.kind.value,
+        body_text=message.text,
+        # A clock ahead of ours would stretch the service window: never later.
+        sent_at=min(message.sent_at, now) if message.sent_at else None,
+        machine_value=message.machine_value,
+        referral=message.referral.as_dict() if message.referral else None,
+    )

@@ -81,6 +81,14 @@ class ChatwootRepository:
         return (await self._conn.execute(query.limit(1))).first() is not None
 
 
+def mirror_ordering_key(conversation_key: str) -> str:
+    return f"cw:{conversation_key}"
+
+
+def mirror_dedupe_key(what: str, ref: str) -> str:
+    return f"cw:{what}:{ref}"
+
+
 async def queue_mirror(
     conn: AsyncConnection,
     *,
@@ -94,8 +102,8 @@ async def queue_mirror(
     no-op. Jobs of one conversation run in order, so Chatwoot shows messages as they happened."""
     await JobRepository(conn).enqueue(
         kind=JobKind.CHATWOOT_MIRROR,
-        ordering_key=f"cw:{conversation_key}",
-        dedupe_key=f"cw:{what}:{ref}",
+        ordering_key=mirror_ordering_key(conversation_key),
+        dedupe_key=mirror_dedupe_key(what, ref),
         # No phone in the payload (ops see it): the conversation is in the ordering key.
         payload={"what": what, "ref": ref, **(extra or {})},
         now=now,
