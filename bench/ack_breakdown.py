@@ -6,12 +6,12 @@ Layers, each measured with its own bodies (unique message ids and phones):
 
   noop FastAPI          a FastAPI endpoint that reads the body (framework floor)
   classify              json.loads + Z-API classification (no I/O)
-  ingest (DB)           IngestService.ingest: one transaction, insert event + upsert conversation
-  zapi router           our webhook route on a plain FastAPI app (auth, body, classify, ingest)
-  zapi router, async dep  the same with the `get_runtime` dependency overridden by an async one
-                        (a sync dependency is run in the thread pool on every request)
+  ingest (DB)           IngestService.ingest: on Postgres the two-round-trip lane
+                        (db/repositories/ingest_lane.py), on SQLite one transaction
+  webhook app           the webhook app alone (api/webhook_app.py: auth, body, classify, ingest)
   + request middleware  plus RequestContextMiddleware (our access log)
-  full app              create_app(): AgentOS around our routes, LOG_LEVEL=WARNING
+  full app              create_app(): our middleware, the dispatch to the webhook app, AgentOS
+                        beside it; LOG_LEVEL=WARNING
   full app, INFO logs   the same at LOG_LEVEL=INFO, the default (log lines go to /dev/null)
 
 Then the garbage collector: the pause of a full collection with the service's heap, and the same
@@ -156,26 +156,12 @@ def _settings(url: str, level: str) -> Settings:
     )
 
 
-def _plain_app(runtime: Runtime, *, middleware: bool, async_dep: bool) -> FastAPI:
-    from seleto_agent.api import deps
-    from seleto_agent.api.errors import install_error_handlers
+def _webhook_app(runtime: Runtime, *, middleware: bool) -> Any:
     from seleto_agent.api.middleware import RequestContextMiddleware
-    from seleto_agent.api.webhooks import zapi
+    from seleto_agent.api.webhook_app import build_webhook_app
 
-    app = FastAPI()
-    app.state.runtime = runtime
-    install_error_handlers(app)
-    app.include_router(zapi.router)
-    if middleware:
-        app.add_middleware(RequestContextMiddleware)
-    if async_dep:
-
-        async def runtime_async(request: Request) -> Runtime:
-            found: Runtime = request.app.state.runtime
-            return found
-
-        app.dependency_overrides[deps.get_runtime] = runtime_async
-    return app
+    app = build_webhook_app(runtime)
+    return RequestContextMiddleware(app) if middleware else app
 
 
 def _noop_app() -> FastAPI:
@@ -254,12 +240,8 @@ async def breakdown(url: str, count: int) -> tuple[list[Layer], GcFigures]:
                 )
 
             layers.append(await measure("ingest (DB)", ingest_only, bodies, count))
-            for name, middleware, async_dep in (
-                ("zapi router", False, False),
-                ("zapi router, async dep", False, True),
-                ("+ request middleware", True, False),
-            ):
-                app = _plain_app(runtime, middleware=middleware, async_dep=async_dep)
+            for name, middleware in (("webhook app", False), ("+ request middleware", True)):
+                app = _webhook_app(runtime, middleware=middleware)
                 layers.append(await measure(name, lambda b, a=app: call_asgi(a, b), bodies, count))
             watch.enabled = True
             layers.append(await measure("full app", lambda b: call_asgi(full, b), bodies, count))

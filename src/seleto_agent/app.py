@@ -24,7 +24,11 @@ from seleto_agent.api.middleware import RequestContextMiddleware
 from seleto_agent.api.private_routes import AgentOSLandingGuard
 from seleto_agent.api.rate_limit import RateLimitMiddleware
 from seleto_agent.api.shedding import LoadShedMiddleware
-from seleto_agent.api.webhooks import chatwoot, meta, zapi
+from seleto_agent.api.webhook_app import (
+    WebhookDispatch,
+    build_webhook_app,
+    include_webhook_routes,
+)
 from seleto_agent.observability.logging import get_logger
 from seleto_agent.runtime import Runtime, closing
 from seleto_agent.settings import AppEnv, secret
@@ -65,9 +69,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     base.state.runtime = runtime
     install_error_handlers(base)
     base.include_router(health.router)
-    base.include_router(zapi.router)
-    base.include_router(meta.router)
-    base.include_router(chatwoot.router)
+    # Listed in the OpenAPI document here; WebhookDispatch serves them from the webhook app.
+    include_webhook_routes(base)
     base.include_router(admin.router)
     base.include_router(admin_jobs.router)
     base.include_router(admin_lgpd.router)
@@ -91,6 +94,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         authorization_config=AuthorizationConfig(excluded_route_paths=PUBLIC_PATHS),
     )
     app = agent_os.get_app()
+    # Added first = innermost of ours, outside every AgentOS middleware.
+    app.add_middleware(WebhookDispatch, webhooks=build_webhook_app(runtime))
     if runtime.settings.app_env is AppEnv.PROD:
         app.add_middleware(AgentOSLandingGuard, key=secret(runtime.settings.os_security_key))
     # Added last = outermost: the access log sees (and times) a 413 as well.
