@@ -9,8 +9,12 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from seleto_agent.settings import MissingSecretsError, Settings, get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,14 +99,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Longer than the idle timeout of any client that pools connections to us (providers, load
+# balancers: 60 s is common; httpx's is 5 s). With uvicorn's default of 5 s, a client reusing
+# a connection just as the server closes it loses that request (seen in the stress test).
+KEEP_ALIVE_SECONDS = 75
+
+
+def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
+
+
 def _serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     from seleto_agent.app import create_app
     from seleto_agent.runtime import build_runtime
 
-    app = create_app(build_runtime(settings))
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.Server(server_config(create_app(build_runtime(settings)), host, port)).run()
     return 0
 
 
